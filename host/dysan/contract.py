@@ -46,8 +46,8 @@ INT16_MIN, INT16_MAX = -32768, 32767
 NORM_SHIFT: int = 20
 """Fixed-point shift of the per-channel normalization multiplier (see :mod:`dysan.preprocess`)."""
 
-FEATURE_COUNT_PER_CHANNEL: int = 6
-"""Number of integer window features per channel used by the calibration random forest."""
+FEATURE_COUNT_PER_CHANNEL: int = 8
+"""Integer window features per signal (8 signals: 6 channels + 2 magnitudes) of the calibration RF."""
 
 
 def to_counts(signal: np.ndarray) -> np.ndarray:

@@ -14,6 +14,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 GENERATED: dict[str, str] = {
     "firmware/core/include/dysan_contract.h": "dysan.codegen.contract_h:render",
+    "firmware/core/proto/dysan_msg.h": "dysan.protocol.cgen:render_h",
+    "firmware/core/proto/dysan_msg.c": "dysan.protocol.cgen:render_c",
+    "firmware/core/nn/dysan_nn_format.h": "dysan.export.model_image:render_c_header",
+    "firmware/ports/common/dysan_provision.h": "dysan.device.provision:render_c_header",
 }
 
 

@@ -97,7 +97,8 @@ def _signal(path: Path, ds: Dataset) -> np.ndarray:
             if lineno == len(lines):
                 ds.skip("truncated last row dropped")
                 continue
-            raise DataError(f"expected {contract.N_CHANNELS} numbers ({','.join(contract.CHANNELS)})", path, lineno) from None
+            expected = f"expected {contract.N_CHANNELS} numbers ({','.join(contract.CHANNELS)})"
+            raise DataError(expected, path, lineno) from None
     return np.asarray(rows, dtype=np.float64).reshape(-1, contract.N_CHANNELS)
 
 

@@ -102,7 +102,7 @@ def counts_to_signal(rows: np.ndarray) -> np.ndarray:
 
 
 def _iter_members(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(relative name, bytes)`` of every regular file, from the archive or the folder."""
+    """Yield ``(name relative to SisFall_dataset/, bytes)`` of every file, from the archive or the folder."""
     if path.is_file():
         if not tarfile.is_tarfile(path):
             raise DataError("not a tar archive (expected SisFall_dataset.tar.xz or its unpacked folder)", path)
@@ -112,7 +112,8 @@ def _iter_members(path: Path) -> Iterator[tuple[str, bytes]]:
                     if member.isfile():
                         f = tar.extractfile(member)
                         if f is not None:
-                            yield member.name, f.read()
+                            name = member.name.removeprefix("./").removeprefix("SisFall_dataset/")
+                            yield name, f.read()
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DataError(f"cannot read the archive ({exc}); is it complete?", path) from None
     else:
@@ -158,7 +159,7 @@ def load(path: str | Path, name: str, progress=None) -> Dataset:
             ds.skip("empty trial files")
             continue
         signal = to_contract_rate(counts_to_signal(rows), SOURCE_RATE_HZ)
-        pending.append(Recording(subject=subject, activity=code, trial=trial, signal=signal, source=base))
+        pending.append(Recording(subject=subject, activity=code, trial=trial, signal=signal, source=member_name))
         if progress is not None:
             progress(len(pending), base)
     if readme is None:

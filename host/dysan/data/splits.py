@@ -3,7 +3,8 @@
 ``within-subject`` — the paper's protocol: every subject is on both sides, but no recorded moment is.
 For each (subject, activity code): when the subject has at least ``n_folds`` trials of it, whole trials are
 dealt to folds (shuffled by ``seed``); otherwise its trials are laid end to end in trial order and that
-timeline is cut into ``n_folds`` contiguous time blocks, block ``k`` belonging to fold ``k``. A window overlapping two blocks is dropped (counted in
+timeline is cut into ``n_folds`` contiguous time blocks, block ``k`` belonging to fold ``k``. A window
+overlapping two blocks is dropped (counted in
 ``dropped_at_boundaries``), so overlapping windows never sit on both sides.
 
 ``new-users`` — subjects never seen in training: subject-grouped folds stratified by the sensitive
@@ -101,7 +102,7 @@ def new_users(ws: WindowSet, fold: int = 0, n_folds: int = 5, seed: int = 0) -> 
             f"the data has {minority} of one — use fewer --folds"
         )
     sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    subj_train, subj_test = list(sgkf.split(present, labels, groups=present))[fold]
+    _, subj_test = list(sgkf.split(present, labels, groups=present))[fold]
     test_subjects = present[subj_test]
     mask = np.isin(ws.subject, test_subjects)
     train, test = np.flatnonzero(~mask), np.flatnonzero(mask)

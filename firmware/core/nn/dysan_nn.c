@@ -1,0 +1,558 @@
+/*
+ * dysan_nn.c -- model image loader (validation) and interpreter loop.
+ *
+ * Every op is decoded by one function, nn_decode_op(), which checks the record, the params block, the blobs
+ * and the shapes against what the op's kernel reads and writes. dysan_nn_load() runs it for every op and
+ * dysan_nn_invoke() runs it again just before each kernel, so a kernel never sees unchecked values even if
+ * the image memory changed after the load. All size arithmetic is done in 64 bits.
+ */
+#include "dysan_nn.h"
+
+#include <string.h>
+
+#include "dysan_nn_internal.h"
+
+#define NN_LIMIT_BYTES (UINT64_C(1) << 31) /* no tensor, blob or arena may reach 2 GiB */
+#define NN_MAX_DIM 0xFFFFu
+
+typedef struct {
+    uint32_t start, len;
+} nn_span_t;
+
+static int nn_in_range(uint64_t off, uint64_t len, uint64_t start, uint64_t end) {
+    return off >= start && off <= end && len <= end - off;
+}
+
+static int nn_overlap(uint64_t a_off, uint64_t a_len, uint64_t b_off, uint64_t b_len) {
+    return a_len && b_len && a_off < b_off + b_len && b_off < a_off + a_len;
+}
+
+static int nn_is_zp(int32_t v) { return v >= -128 && v <= 127; }
+
+static int nn_decode_tensor(const dysan_nn_model_t *m, uint32_t id, nn_tensor_t *t) {
+    if (id >= m->n_tensors) {
+        return DYSAN_NN_ERR_OP;
+    }
+    const uint8_t *r = m->image + m->tensors_off + (size_t)id * DYSAN_NN_TENSOR_SIZE;
+    if (r[DYSAN_NN_TENSOR_DTYPE] != DYSAN_NN_DTYPE_INT8 || nn_rd_u16(r + DYSAN_NN_TENSOR_FLAGS) != 0 ||
+        nn_rd_u32(r + DYSAN_NN_TENSOR_RESERVED) != 0) {
+        return DYSAN_NN_ERR_TENSOR;
+    }
+    t->rank = r[DYSAN_NN_TENSOR_RANK];
+    if (t->rank < 1 || t->rank > DYSAN_NN_MAX_RANK) {
+        return DYSAN_NN_ERR_TENSOR;
+    }
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < DYSAN_NN_MAX_RANK; i++) {
+        t->dims[i] = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM0 + 2 * i);
+        if ((i < t->rank) != (t->dims[i] != 0)) {
+            return DYSAN_NN_ERR_TENSOR; /* used dims are >= 1, unused ones 0 */
+        }
+        if (i < t->rank) {
+            n *= t->dims[i];
+        }
+    }
+    t->off = nn_rd_u32(r + DYSAN_NN_TENSOR_ARENA_OFF);
+    t->nbytes = nn_rd_u32(r + DYSAN_NN_TENSOR_NBYTES);
+    t->zp = nn_rd_i32(r + DYSAN_NN_TENSOR_ZERO_POINT);
+    if (n != t->nbytes || n >= NN_LIMIT_BYTES || !nn_is_zp(t->zp) || (t->off % DYSAN_NN_ALIGN) != 0 ||
+        !nn_in_range(t->off, t->nbytes, 0, m->arena_size)) {
+        return DYSAN_NN_ERR_TENSOR;
+    }
+    return DYSAN_NN_OK;
+}
+
+/* A blob of `len` bytes at image offset `off`, inside the data section. */
+static const uint8_t *nn_blob(const dysan_nn_model_t *m, int32_t off, uint64_t len) {
+    if (off < 0 || ((uint32_t)off % DYSAN_NN_ALIGN) != 0 ||
+        !nn_in_range((uint32_t)off, len, m->data_off, (uint64_t)m->data_off + m->data_size)) {
+        return NULL;
+    }
+    return m->image + (uint32_t)off;
+}
+
+static int nn_check_shifts(const uint8_t *mult, const uint8_t *shift, uint32_t n, int32_t lo, int32_t hi) {
+    for (uint32_t i = 0; i < n; i++) {
+        const int32_t s = nn_rd_i32(shift + 4 * i);
+        if (nn_rd_i32(mult + 4 * i) < 0 || s < lo || s > hi) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int nn_check_act(int32_t lo, int32_t hi) { return lo >= -128 && hi <= 127 && lo <= hi; }
+
+static int nn_check_mult(int32_t mult, int32_t shift, int32_t lo, int32_t hi) {
+    return mult >= 0 && shift >= lo && shift <= hi;
+}
+
+/* CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED. */
+static int nn_validate_conv(const dysan_nn_model_t *m, nn_op_t *op) {
+    const int32_t *p = op->p;
+    const uint32_t kind = op->kind;
+    for (int i = DYSAN_NN_CONV_STRIDE_H; i <= DYSAN_NN_CONV_DEPTH_MULTIPLIER; i++) {
+        const int is_pad = i >= DYSAN_NN_CONV_PAD_TOP && i <= DYSAN_NN_CONV_PAD_RIGHT;
+        if (p[i] < (is_pad ? 0 : 1) || p[i] > (int32_t)NN_MAX_DIM) {
+            return DYSAN_NN_ERR_PARAM;
+        }
+    }
+    if (!nn_is_zp(p[DYSAN_NN_CONV_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_CONV_OUTPUT_ZP]) ||
+        !nn_check_act(p[DYSAN_NN_CONV_ACT_MIN], p[DYSAN_NN_CONV_ACT_MAX]) ||
+        p[DYSAN_NN_CONV_INPUT_ZP] != op->in[0].zp || p[DYSAN_NN_CONV_OUTPUT_ZP] != op->out.zp) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    const uint64_t ic = (uint32_t)p[DYSAN_NN_CONV_IN_CHANNELS], oc = (uint32_t)p[DYSAN_NN_CONV_OUT_CHANNELS];
+    const uint64_t kh = (uint32_t)p[DYSAN_NN_CONV_KERNEL_H], kw = (uint32_t)p[DYSAN_NN_CONV_KERNEL_W];
+    uint64_t row_min;
+    if (kind == DYSAN_NN_KIND_FULLY_CONNECTED) {
+        for (int i = DYSAN_NN_CONV_STRIDE_H; i <= DYSAN_NN_CONV_DEPTH_MULTIPLIER; i++) {
+            const int is_pad = i >= DYSAN_NN_CONV_PAD_TOP && i <= DYSAN_NN_CONV_PAD_RIGHT;
+            const int is_ch = i == DYSAN_NN_CONV_IN_CHANNELS || i == DYSAN_NN_CONV_OUT_CHANNELS;
+            if (!is_ch && p[i] != (is_pad ? 0 : 1)) {
+                return DYSAN_NN_ERR_PARAM;
+            }
+        }
+        const nn_tensor_t *x = &op->in[0], *y = &op->out;
+        if (x->nbytes % ic != 0 || (uint64_t)(x->nbytes / ic) * oc != y->nbytes || y->dims[y->rank - 1] != oc) {
+            return DYSAN_NN_ERR_SHAPE;
+        }
+        row_min = ic;
+    } else {
+        const nn_tensor_t *x = &op->in[0], *y = &op->out;
+        if (x->rank != 4 || y->rank != 4 || x->dims[0] != y->dims[0] || x->dims[3] != ic || y->dims[3] != oc) {
+            return DYSAN_NN_ERR_SHAPE;
+        }
+        const uint64_t dm = (uint32_t)p[DYSAN_NN_CONV_DEPTH_MULTIPLIER];
+        if (kind == DYSAN_NN_KIND_DEPTHWISE_CONV_2D ? oc != ic * dm : dm != 1) {
+            return DYSAN_NN_ERR_SHAPE;
+        }
+        const uint64_t hp = (uint64_t)x->dims[1] + (uint32_t)p[DYSAN_NN_CONV_PAD_TOP] +
+                            (uint32_t)p[DYSAN_NN_CONV_PAD_BOTTOM];
+        const uint64_t wp = (uint64_t)x->dims[2] + (uint32_t)p[DYSAN_NN_CONV_PAD_LEFT] +
+                            (uint32_t)p[DYSAN_NN_CONV_PAD_RIGHT];
+        const uint64_t need_h = (uint64_t)(y->dims[1] - 1) * (uint32_t)p[DYSAN_NN_CONV_STRIDE_H] +
+                                (kh - 1) * (uint32_t)p[DYSAN_NN_CONV_DILATION_H] + 1;
+        const uint64_t need_w = (uint64_t)(y->dims[2] - 1) * (uint32_t)p[DYSAN_NN_CONV_STRIDE_W] +
+                                (kw - 1) * (uint32_t)p[DYSAN_NN_CONV_DILATION_W] + 1;
+        if (need_h > hp || need_w > wp) {
+            return DYSAN_NN_ERR_SHAPE; /* a window would read outside the padded input */
+        }
+        row_min = kh * kw * (kind == DYSAN_NN_KIND_DEPTHWISE_CONV_2D ? 1 : ic);
+    }
+    const uint64_t row = (uint32_t)p[DYSAN_NN_CONV_WEIGHTS_ROW];
+    if (p[DYSAN_NN_CONV_WEIGHTS_ROW] < 0 || row < row_min || row % 4 != 0 || row * oc >= NN_LIMIT_BYTES) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    op->weights = nn_blob(m, p[DYSAN_NN_CONV_WEIGHTS_OFF], row * oc);
+    op->bias = nn_blob(m, p[DYSAN_NN_CONV_BIAS_OFF], 4 * oc);
+    op->mult = nn_blob(m, p[DYSAN_NN_CONV_MULT_OFF], 4 * oc);
+    op->shift = nn_blob(m, p[DYSAN_NN_CONV_SHIFT_OFF], 4 * oc);
+    if (!op->weights || !op->bias || !op->mult || !op->shift) {
+        return DYSAN_NN_ERR_LAYOUT;
+    }
+    if (!nn_check_shifts(op->mult, op->shift, (uint32_t)oc, -31, 30)) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    const uint64_t need = nn_conv_scratch_bytes(op);
+    if (need == 0 || op->scratch_len < need) {
+        return DYSAN_NN_ERR_ARENA;
+    }
+    return DYSAN_NN_OK;
+}
+
+static int nn_validate_pool(nn_op_t *op) {
+    const int32_t *p = op->p;
+    const nn_tensor_t *x = &op->in[0], *y = &op->out;
+    for (int i = DYSAN_NN_POOL_FILTER_H; i <= DYSAN_NN_POOL_STRIDE_W; i++) {
+        if (p[i] < 1 || p[i] > (int32_t)NN_MAX_DIM) {
+            return DYSAN_NN_ERR_PARAM;
+        }
+    }
+    if (!nn_check_act(p[DYSAN_NN_POOL_ACT_MIN], p[DYSAN_NN_POOL_ACT_MAX])) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    if (x->rank != 4 || y->rank != 4 || x->dims[0] != y->dims[0] || x->dims[3] != y->dims[3]) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    /* Every window must overlap the input (TFLM fails on an empty one): the first starts at -pad, the
+     * last at (out - 1) * stride - pad. */
+    const int32_t pt = p[DYSAN_NN_POOL_PAD_TOP], pl = p[DYSAN_NN_POOL_PAD_LEFT];
+    if (pt < 0 || pl < 0 || pt >= p[DYSAN_NN_POOL_FILTER_H] || pl >= p[DYSAN_NN_POOL_FILTER_W] ||
+        (int64_t)(y->dims[1] - 1) * p[DYSAN_NN_POOL_STRIDE_H] - pt >= (int64_t)x->dims[1] ||
+        (int64_t)(y->dims[2] - 1) * p[DYSAN_NN_POOL_STRIDE_W] - pl >= (int64_t)x->dims[2]) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    return DYSAN_NN_OK;
+}
+
+static int nn_validate_mean(nn_op_t *op) {
+    const int32_t *p = op->p;
+    const int32_t outer = p[DYSAN_NN_MEAN_OUTER], reduce = p[DYSAN_NN_MEAN_REDUCE], inner = p[DYSAN_NN_MEAN_INNER];
+    if (outer < 1 || reduce < 1 || inner < 1 || reduce >= (1 << 23) || !nn_is_zp(p[DYSAN_NN_MEAN_INPUT_ZP]) ||
+        !nn_is_zp(p[DYSAN_NN_MEAN_OUTPUT_ZP])) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    if (!nn_check_mult(p[DYSAN_NN_MEAN_MULTIPLIER], p[DYSAN_NN_MEAN_SHIFT], -31, 30)) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    if ((uint64_t)outer * (uint64_t)reduce * (uint64_t)inner != op->in[0].nbytes ||
+        (uint64_t)outer * (uint64_t)inner != op->out.nbytes) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    return DYSAN_NN_OK;
+}
+
+static int nn_validate_add(nn_op_t *op) {
+    const int32_t *p = op->p;
+    if (op->in[0].nbytes != op->out.nbytes || op->in[1].nbytes != op->out.nbytes) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    if (op->scratch_len < DYSAN_NN_ADD_SCRATCH) {
+        return DYSAN_NN_ERR_ARENA;
+    }
+    if (p[DYSAN_NN_ADD_INPUT1_OFFSET] < -127 || p[DYSAN_NN_ADD_INPUT1_OFFSET] > 128 ||
+        p[DYSAN_NN_ADD_INPUT2_OFFSET] < -127 || p[DYSAN_NN_ADD_INPUT2_OFFSET] > 128 ||
+        !nn_is_zp(p[DYSAN_NN_ADD_OUTPUT_OFFSET]) || p[DYSAN_NN_ADD_LEFT_SHIFT] < 0 ||
+        p[DYSAN_NN_ADD_LEFT_SHIFT] > 22 ||
+        !nn_check_mult(p[DYSAN_NN_ADD_INPUT1_MULTIPLIER], p[DYSAN_NN_ADD_INPUT1_SHIFT], -31, 0) ||
+        !nn_check_mult(p[DYSAN_NN_ADD_INPUT2_MULTIPLIER], p[DYSAN_NN_ADD_INPUT2_SHIFT], -31, 0) ||
+        !nn_check_mult(p[DYSAN_NN_ADD_OUTPUT_MULTIPLIER], p[DYSAN_NN_ADD_OUTPUT_SHIFT], -31, 0) ||
+        !nn_check_act(p[DYSAN_NN_ADD_ACT_MIN], p[DYSAN_NN_ADD_ACT_MAX])) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    return DYSAN_NN_OK;
+}
+
+static int nn_validate_unary(nn_op_t *op) {
+    const int32_t *p = op->p;
+    if (op->in[0].nbytes != op->out.nbytes) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    if (op->kind == DYSAN_NN_KIND_LEAKY_RELU) {
+        if (!nn_is_zp(p[DYSAN_NN_LEAKY_RELU_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_LEAKY_RELU_OUTPUT_ZP]) ||
+            !nn_check_mult(p[DYSAN_NN_LEAKY_RELU_IDENTITY_MULTIPLIER], p[DYSAN_NN_LEAKY_RELU_IDENTITY_SHIFT], -31,
+                           30) ||
+            !nn_check_mult(p[DYSAN_NN_LEAKY_RELU_ALPHA_MULTIPLIER], p[DYSAN_NN_LEAKY_RELU_ALPHA_SHIFT], -31, 30)) {
+            return DYSAN_NN_ERR_PARAM;
+        }
+    } else if (!nn_is_zp(p[DYSAN_NN_QUANTIZE_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_QUANTIZE_OUTPUT_ZP]) ||
+               !nn_check_mult(p[DYSAN_NN_QUANTIZE_MULTIPLIER], p[DYSAN_NN_QUANTIZE_SHIFT], -31, 30)) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    return DYSAN_NN_OK;
+}
+
+static uint32_t nn_kind_nparams(uint32_t kind) {
+    switch (kind) {
+    case DYSAN_NN_KIND_CONV_2D:
+    case DYSAN_NN_KIND_DEPTHWISE_CONV_2D:
+    case DYSAN_NN_KIND_FULLY_CONNECTED:
+        return DYSAN_NN_CONV_NPARAMS;
+    case DYSAN_NN_KIND_AVERAGE_POOL_2D:
+    case DYSAN_NN_KIND_MAX_POOL_2D:
+        return DYSAN_NN_POOL_NPARAMS;
+    case DYSAN_NN_KIND_MEAN:
+        return DYSAN_NN_MEAN_NPARAMS;
+    case DYSAN_NN_KIND_ADD:
+        return DYSAN_NN_ADD_NPARAMS;
+    case DYSAN_NN_KIND_LEAKY_RELU:
+        return DYSAN_NN_LEAKY_RELU_NPARAMS;
+    case DYSAN_NN_KIND_QUANTIZE:
+        return DYSAN_NN_QUANTIZE_NPARAMS;
+    default:
+        return 0;
+    }
+}
+
+static int nn_decode_op(const dysan_nn_model_t *m, uint32_t index, nn_op_t *op) {
+    memset(op, 0, sizeof(*op));
+    const uint8_t *r = m->image + m->ops_off + (size_t)index * DYSAN_NN_OP_SIZE;
+    op->kind = nn_rd_u16(r + DYSAN_NN_OP_KIND);
+    op->flags = nn_rd_u16(r + DYSAN_NN_OP_FLAGS);
+    op->n_inputs = nn_rd_u16(r + DYSAN_NN_OP_N_INPUTS);
+    const uint32_t nparams = nn_kind_nparams(op->kind);
+    if (nparams == 0 || (op->flags & ~DYSAN_NN_OPF_ALL) != 0 ||
+        (op->flags != 0 && nparams != DYSAN_NN_CONV_NPARAMS)) {
+        return DYSAN_NN_ERR_OP;
+    }
+    const uint32_t want_inputs = op->kind == DYSAN_NN_KIND_ADD ? 2u : 1u;
+    const uint32_t in1 = nn_rd_u16(r + DYSAN_NN_OP_INPUT1);
+    if (op->n_inputs != want_inputs || (want_inputs == 1 && in1 != DYSAN_NN_NO_TENSOR)) {
+        return DYSAN_NN_ERR_OP;
+    }
+    int err = nn_decode_tensor(m, nn_rd_u16(r + DYSAN_NN_OP_INPUT0), &op->in[0]);
+    if (!err && want_inputs == 2) {
+        err = nn_decode_tensor(m, in1, &op->in[1]);
+    }
+    if (!err) {
+        err = nn_decode_tensor(m, nn_rd_u16(r + DYSAN_NN_OP_OUTPUT), &op->out);
+    }
+    if (err) {
+        return err;
+    }
+    const uint32_t params_off = nn_rd_u32(r + DYSAN_NN_OP_PARAMS_OFF);
+    const uint32_t params_len = nn_rd_u32(r + DYSAN_NN_OP_PARAMS_LEN);
+    if (params_len != 4u * nparams || params_off % DYSAN_NN_ALIGN != 0 ||
+        !nn_in_range(params_off, params_len, m->data_off, (uint64_t)m->data_off + m->data_size)) {
+        return DYSAN_NN_ERR_LAYOUT;
+    }
+    for (uint32_t i = 0; i < nparams; i++) {
+        op->p[i] = nn_rd_i32(m->image + params_off + 4 * i);
+    }
+    op->scratch_off = nn_rd_u32(r + DYSAN_NN_OP_SCRATCH_OFF);
+    op->scratch_len = nn_rd_u32(r + DYSAN_NN_OP_SCRATCH_LEN);
+    op->macs = nn_rd_u32(r + DYSAN_NN_OP_MACS);
+    if (op->scratch_off % DYSAN_NN_ALIGN != 0 || !nn_in_range(op->scratch_off, op->scratch_len, 0, m->arena_size)) {
+        return DYSAN_NN_ERR_ARENA;
+    }
+    switch (op->kind) {
+    case DYSAN_NN_KIND_CONV_2D:
+    case DYSAN_NN_KIND_DEPTHWISE_CONV_2D:
+    case DYSAN_NN_KIND_FULLY_CONNECTED:
+        err = nn_validate_conv(m, op);
+        break;
+    case DYSAN_NN_KIND_AVERAGE_POOL_2D:
+    case DYSAN_NN_KIND_MAX_POOL_2D:
+        err = nn_validate_pool(op);
+        break;
+    case DYSAN_NN_KIND_MEAN:
+        err = nn_validate_mean(op);
+        break;
+    case DYSAN_NN_KIND_ADD:
+        err = nn_validate_add(op);
+        break;
+    default:
+        err = nn_validate_unary(op);
+        break;
+    }
+    if (err) {
+        return err;
+    }
+    /* Kernels read inputs and scratch while writing the output: no two of those regions may share bytes. */
+    const nn_span_t regions[4] = {{op->out.off, op->out.nbytes},
+                                  {op->scratch_off, op->scratch_len},
+                                  {op->in[0].off, op->in[0].nbytes},
+                                  {op->in[1].off, op->n_inputs > 1 ? op->in[1].nbytes : 0}};
+    for (int a = 0; a < 2; a++) {
+        for (int b = a + 1; b < 4; b++) {
+            if (nn_overlap(regions[a].start, regions[a].len, regions[b].start, regions[b].len)) {
+                return DYSAN_NN_ERR_ARENA;
+            }
+        }
+    }
+    return DYSAN_NN_OK;
+}
+
+int dysan_nn_load(const uint8_t *image, size_t len, dysan_nn_model_t *out) {
+    if (!image || !out) {
+        return DYSAN_NN_ERR_ARG;
+    }
+    memset(out, 0, sizeof(*out));
+    if (len < DYSAN_NN_HDR_SIZE) {
+        return DYSAN_NN_ERR_TRUNCATED;
+    }
+    if (nn_rd_u32(image + DYSAN_NN_HDR_MAGIC) != DYSAN_NN_MAGIC) {
+        return DYSAN_NN_ERR_MAGIC;
+    }
+    if (nn_rd_u32(image + DYSAN_NN_HDR_VERSION) != DYSAN_NN_VERSION) {
+        return DYSAN_NN_ERR_VERSION;
+    }
+    dysan_nn_model_t m;
+    memset(&m, 0, sizeof(m));
+    m.image = image;
+    m.image_size = nn_rd_u32(image + DYSAN_NN_HDR_IMAGE_SIZE);
+    if (m.image_size > len) {
+        return DYSAN_NN_ERR_TRUNCATED;
+    }
+    m.n_tensors = nn_rd_u32(image + DYSAN_NN_HDR_N_TENSORS);
+    m.tensors_off = nn_rd_u32(image + DYSAN_NN_HDR_TENSORS_OFF);
+    m.n_ops = nn_rd_u32(image + DYSAN_NN_HDR_N_OPS);
+    m.ops_off = nn_rd_u32(image + DYSAN_NN_HDR_OPS_OFF);
+    m.data_off = nn_rd_u32(image + DYSAN_NN_HDR_DATA_OFF);
+    m.data_size = nn_rd_u32(image + DYSAN_NN_HDR_DATA_SIZE);
+    m.arena_size = nn_rd_u32(image + DYSAN_NN_HDR_ARENA_SIZE);
+    m.input_tensor = nn_rd_u32(image + DYSAN_NN_HDR_INPUT_TENSOR);
+    m.output_tensor = nn_rd_u32(image + DYSAN_NN_HDR_OUTPUT_TENSOR);
+    m.total_macs = nn_rd_u32(image + DYSAN_NN_HDR_TOTAL_MACS);
+    if (nn_rd_u32(image + DYSAN_NN_HDR_HEADER_SIZE) != DYSAN_NN_HDR_SIZE || nn_rd_u32(image + DYSAN_NN_HDR_FLAGS) ||
+        nn_rd_u32(image + DYSAN_NN_HDR_RESERVED) || m.image_size % DYSAN_NN_ALIGN != 0) {
+        return DYSAN_NN_ERR_LAYOUT;
+    }
+    /* Sections in order, aligned, inside the image: header | tensors | ops | data. */
+    const uint64_t tensors_len = (uint64_t)m.n_tensors * DYSAN_NN_TENSOR_SIZE;
+    const uint64_t ops_len = (uint64_t)m.n_ops * DYSAN_NN_OP_SIZE;
+    if (m.n_tensors == 0 || m.n_tensors >= DYSAN_NN_NO_TENSOR || m.n_ops == 0 || m.tensors_off % 4 ||
+        m.ops_off % 4 || m.data_off % 4 || m.tensors_off < DYSAN_NN_HDR_SIZE ||
+        !nn_in_range(m.tensors_off, tensors_len, DYSAN_NN_HDR_SIZE, m.image_size) ||
+        !nn_in_range(m.ops_off, ops_len, m.tensors_off + tensors_len, m.image_size) ||
+        !nn_in_range(m.data_off, m.data_size, m.ops_off + ops_len, m.image_size)) {
+        return DYSAN_NN_ERR_LAYOUT;
+    }
+    if (m.arena_size >= NN_LIMIT_BYTES) {
+        return DYSAN_NN_ERR_ARENA;
+    }
+    nn_tensor_t t;
+    for (uint32_t i = 0; i < m.n_tensors; i++) {
+        const int err = nn_decode_tensor(&m, i, &t);
+        if (err) {
+            return err;
+        }
+    }
+    if (m.input_tensor >= m.n_tensors || m.output_tensor >= m.n_tensors) {
+        return DYSAN_NN_ERR_TENSOR;
+    }
+    (void)nn_decode_tensor(&m, m.input_tensor, &t);
+    m.input_bytes = t.nbytes;
+    (void)nn_decode_tensor(&m, m.output_tensor, &t);
+    m.output_bytes = t.nbytes;
+    nn_op_t op;
+    for (uint32_t i = 0; i < m.n_ops; i++) {
+        const int err = nn_decode_op(&m, i, &op);
+        if (err) {
+            return err;
+        }
+    }
+    *out = m;
+    return DYSAN_NN_OK;
+}
+
+static void nn_run(const nn_op_t *op, uint8_t *arena) {
+    switch (op->kind) {
+    case DYSAN_NN_KIND_CONV_2D:
+        nn_conv2d(op, arena);
+        break;
+    case DYSAN_NN_KIND_DEPTHWISE_CONV_2D:
+        nn_depthwise_conv2d(op, arena);
+        break;
+    case DYSAN_NN_KIND_FULLY_CONNECTED:
+        nn_fully_connected(op, arena);
+        break;
+    case DYSAN_NN_KIND_AVERAGE_POOL_2D:
+        nn_average_pool(op, arena);
+        break;
+    case DYSAN_NN_KIND_MAX_POOL_2D:
+        nn_max_pool(op, arena);
+        break;
+    case DYSAN_NN_KIND_MEAN:
+        nn_mean(op, arena);
+        break;
+    case DYSAN_NN_KIND_ADD:
+        nn_add(op, arena);
+        break;
+    case DYSAN_NN_KIND_LEAKY_RELU:
+        nn_leaky_relu(op, arena);
+        break;
+    default:
+        nn_quantize(op, arena);
+        break;
+    }
+}
+
+int dysan_nn_invoke_profiled(const dysan_nn_model_t *m, const int8_t *input, int8_t *output, uint8_t *arena,
+                             size_t arena_len, dysan_nn_clock_fn clock, uint64_t *op_ticks, size_t n_op_ticks) {
+    if (!m || !m->image || !input || !output || !arena || ((uintptr_t)arena % DYSAN_NN_ALIGN) != 0) {
+        return DYSAN_NN_ERR_ARG;
+    }
+    if (arena_len < m->arena_size) {
+        return DYSAN_NN_ERR_ARENA;
+    }
+    nn_tensor_t io;
+    int err = nn_decode_tensor(m, m->input_tensor, &io);
+    if (err || io.nbytes != m->input_bytes) {
+        return err ? err : DYSAN_NN_ERR_TENSOR;
+    }
+    memcpy(arena + io.off, input, io.nbytes);
+    nn_op_t op;
+    for (uint32_t i = 0; i < m->n_ops; i++) {
+        err = nn_decode_op(m, i, &op);
+        if (err) {
+            return err;
+        }
+        const uint64_t t0 = clock ? clock() : 0;
+        nn_run(&op, arena);
+        if (clock && op_ticks && i < n_op_ticks) {
+            op_ticks[i] = clock() - t0;
+        }
+    }
+    err = nn_decode_tensor(m, m->output_tensor, &io);
+    if (err || io.nbytes != m->output_bytes) {
+        return err ? err : DYSAN_NN_ERR_TENSOR;
+    }
+    memcpy(output, arena + io.off, io.nbytes);
+    return DYSAN_NN_OK;
+}
+
+int dysan_nn_invoke(const dysan_nn_model_t *m, const int8_t *input, int8_t *output, uint8_t *arena,
+                    size_t arena_len) {
+    return dysan_nn_invoke_profiled(m, input, output, arena, arena_len, NULL, NULL, 0);
+}
+
+size_t dysan_nn_arena_bytes(const dysan_nn_model_t *m) { return m ? m->arena_size : 0; }
+size_t dysan_nn_input_bytes(const dysan_nn_model_t *m) { return m ? m->input_bytes : 0; }
+size_t dysan_nn_output_bytes(const dysan_nn_model_t *m) { return m ? m->output_bytes : 0; }
+
+static const uint8_t *nn_tensor_record(const dysan_nn_model_t *m, uint32_t id) {
+    return m->image + m->tensors_off + (size_t)id * DYSAN_NN_TENSOR_SIZE;
+}
+
+static float nn_scale(const dysan_nn_model_t *m, uint32_t id) {
+    const uint32_t bits = nn_rd_u32(nn_tensor_record(m, id) + DYSAN_NN_TENSOR_SCALE);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+float dysan_nn_input_scale(const dysan_nn_model_t *m) { return m && m->image ? nn_scale(m, m->input_tensor) : 0.0f; }
+float dysan_nn_output_scale(const dysan_nn_model_t *m) {
+    return m && m->image ? nn_scale(m, m->output_tensor) : 0.0f;
+}
+int32_t dysan_nn_input_zero_point(const dysan_nn_model_t *m) {
+    return m && m->image ? nn_rd_i32(nn_tensor_record(m, m->input_tensor) + DYSAN_NN_TENSOR_ZERO_POINT) : 0;
+}
+int32_t dysan_nn_output_zero_point(const dysan_nn_model_t *m) {
+    return m && m->image ? nn_rd_i32(nn_tensor_record(m, m->output_tensor) + DYSAN_NN_TENSOR_ZERO_POINT) : 0;
+}
+
+uint32_t dysan_nn_op_count(const dysan_nn_model_t *m) { return m ? m->n_ops : 0; }
+
+uint32_t dysan_nn_op_kind(const dysan_nn_model_t *m, uint32_t i) {
+    return m && m->image && i < m->n_ops ? nn_rd_u16(m->image + m->ops_off + (size_t)i * DYSAN_NN_OP_SIZE) : 0;
+}
+
+uint32_t dysan_nn_op_macs(const dysan_nn_model_t *m, uint32_t i) {
+    return m && m->image && i < m->n_ops
+               ? nn_rd_u32(m->image + m->ops_off + (size_t)i * DYSAN_NN_OP_SIZE + DYSAN_NN_OP_MACS)
+               : 0;
+}
+
+int dysan_nn_uses_dsp(void) { return NN_DSP; }
+
+const char *dysan_nn_strerror(int err) {
+    switch (err) {
+    case DYSAN_NN_OK:
+        return "ok";
+    case DYSAN_NN_ERR_ARG:
+        return "bad argument";
+    case DYSAN_NN_ERR_TRUNCATED:
+        return "image truncated";
+    case DYSAN_NN_ERR_MAGIC:
+        return "not a model image";
+    case DYSAN_NN_ERR_VERSION:
+        return "unsupported image version";
+    case DYSAN_NN_ERR_LAYOUT:
+        return "bad image layout";
+    case DYSAN_NN_ERR_TENSOR:
+        return "bad tensor record";
+    case DYSAN_NN_ERR_OP:
+        return "bad op record";
+    case DYSAN_NN_ERR_SHAPE:
+        return "shapes do not match the op";
+    case DYSAN_NN_ERR_PARAM:
+        return "op parameter out of range";
+    case DYSAN_NN_ERR_ARENA:
+        return "arena too small or overlapping";
+    default:
+        return "unknown error";
+    }
+}

@@ -1,0 +1,136 @@
+/*
+ * imu_defs.h -- the IMUs of the supported boards: identification, the configuration the ports write, and
+ * the integer conversion of their raw LSB to contract counts (dysan_contract.h). Shared by the board ports
+ * and unit-tested on the host (firmware/tests/port_test_common.c checks every factor against the datasheet
+ * sensitivity in floating point).
+ *
+ * Every IMU is configured to +-8 g and +-2000 deg/s, which the contract's int16 counts hold without
+ * clipping (2048 counts/g: +-16 g; 512 counts/(rad/s): +-64 rad/s = +-3667 deg/s). Output data rates are
+ * at least twice the contract's 50 Hz, with the sensor's low-pass filter below 25 Hz where it has one;
+ * the ports sample the latest output on a 50 Hz schedule (port_common.h: dysan_sched_due).
+ *
+ * counts = round(raw * num / den): e.g. ST +-8 g, 0.244 mg/LSB: raw * 0.244e-3 * 2048 = raw * 0.499712.
+ * Sensitivities are the datasheets' typical values (parts vary by about 1-2 %; calibrate if that matters).
+ * Axes are the sensor's own: a board whose IMU is rotated relative to the wearer's frame maps them here.
+ */
+#ifndef DYSAN_IMU_DEFS_H
+#define DYSAN_IMU_DEFS_H
+
+#include <stdint.h>
+
+#include "dysan_contract.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *name;
+    uint8_t i2c_addr;
+    uint8_t id_reg;   /* WHO_AM_I / CHIP_ID register */
+    uint8_t id_value; /* expected content */
+    int32_t acc_num, acc_den;
+    int32_t gyr_num, gyr_den;
+    uint8_t big_endian; /* output registers are high byte first (MPU-6050) */
+} dysan_imu_desc_t;
+
+/* ---- ST LSM9DS1 (Arduino Nano 33 BLE Sense Rev1): accelerometer + gyroscope part at 0x6B ---------- */
+#define LSM9DS1_ADDR 0x6Bu
+#define LSM9DS1_WHO_AM_I 0x0Fu
+#define LSM9DS1_WHO_AM_I_VALUE 0x68u
+#define LSM9DS1_CTRL_REG1_G 0x10u  /* ODR_G[7:5] FS_G[4:3] BW_G[1:0] */
+#define LSM9DS1_CTRL_REG6_XL 0x20u /* ODR_XL[7:5] FS_XL[4:3] BW_SCAL[2] BW_XL[1:0] */
+#define LSM9DS1_CTRL_REG8 0x22u    /* BDU[6] IF_ADD_INC[2] SW_RESET[0] */
+#define LSM9DS1_OUT_X_L_G 0x18u    /* 6 bytes, little-endian x, y, z */
+#define LSM9DS1_OUT_X_L_XL 0x28u
+/* 119 Hz, +-2000 dps, LPF 14 Hz | 119 Hz, +-8 g, anti-alias 50 Hz | BDU, auto-increment */
+#define LSM9DS1_CTRL_REG1_G_VALUE 0x78u  /* 011 11 0 00 */
+#define LSM9DS1_CTRL_REG6_XL_VALUE 0x7Fu /* 011 11 1 11 */
+#define LSM9DS1_CTRL_REG8_VALUE 0x44u
+
+/* ---- Bosch BMI270 (Nano 33 BLE Sense Rev2) at 0x68; needs its 8 KB config file loaded at init ------ */
+#define BMI270_ADDR 0x68u
+#define BMI270_CHIP_ID 0x00u
+#define BMI270_CHIP_ID_VALUE 0x24u
+#define BMI270_DATA_ACC_X 0x0Cu /* 6 bytes acc, then 6 bytes gyro, little-endian */
+#define BMI270_INTERNAL_STATUS 0x21u /* [3:0] message: 0x1 = init ok */
+#define BMI270_ACC_CONF 0x40u
+#define BMI270_ACC_RANGE 0x41u
+#define BMI270_GYR_CONF 0x42u
+#define BMI270_GYR_RANGE 0x43u
+#define BMI270_INIT_CTRL 0x59u
+#define BMI270_INIT_ADDR_0 0x5Bu
+#define BMI270_INIT_ADDR_1 0x5Cu
+#define BMI270_INIT_DATA 0x5Eu
+#define BMI270_PWR_CONF 0x7Cu
+#define BMI270_PWR_CTRL 0x7Du
+#define BMI270_CMD 0x7Eu
+#define BMI270_CMD_SOFTRESET 0xB6u
+/* acc: filter_perf, normal averaging, 100 Hz | +-8 g; gyro: filter+noise perf, normal, 100 Hz | 2000 dps */
+#define BMI270_ACC_CONF_VALUE 0xA8u
+#define BMI270_ACC_RANGE_VALUE 0x02u
+#define BMI270_GYR_CONF_VALUE 0xE8u
+#define BMI270_GYR_RANGE_VALUE 0x00u
+#define BMI270_PWR_CTRL_VALUE 0x06u /* gyr_en | acc_en */
+
+/* ---- ST LSM6DS3TR-C (Seeed XIAO nRF52840 Sense) at 0x6A -------------------------------------------- */
+#define LSM6DS3_ADDR 0x6Au
+#define LSM6DS3_WHO_AM_I 0x0Fu
+#define LSM6DS3TRC_WHO_AM_I_VALUE 0x6Au
+#define LSM6DS3_CTRL1_XL 0x10u /* ODR_XL[7:4] FS_XL[3:2] LPF1_BW_SEL[1] BW0_XL[0] */
+#define LSM6DS3_CTRL2_G 0x11u  /* ODR_G[7:4] FS_G[3:2] FS_125[1] */
+#define LSM6DS3_CTRL3_C 0x12u  /* BDU[6] IF_INC[2] SW_RESET[0] */
+#define LSM6DS3_OUTX_L_G 0x22u /* 6 bytes gyro, then 6 bytes acc at 0x28, little-endian */
+#define LSM6DS3_OUTX_L_XL 0x28u
+#define LSM6DS3_CTRL1_XL_VALUE 0x4Cu /* 104 Hz, +-8 g */
+#define LSM6DS3_CTRL2_G_VALUE 0x4Cu  /* 104 Hz, 2000 dps */
+#define LSM6DS3_CTRL3_C_VALUE 0x44u  /* BDU, auto-increment */
+
+/* ---- InvenSense MPU-6050 (ESP32-DevKitC add-on) at 0x68 (AD0 low) ---------------------------------- */
+#define MPU6050_ADDR 0x68u
+#define MPU6050_WHO_AM_I 0x75u
+#define MPU6050_WHO_AM_I_VALUE 0x68u
+#define MPU6050_SMPLRT_DIV 0x19u
+#define MPU6050_CONFIG 0x1Au
+#define MPU6050_GYRO_CONFIG 0x1Bu
+#define MPU6050_ACCEL_CONFIG 0x1Cu
+#define MPU6050_ACCEL_XOUT_H 0x3Bu /* 14 bytes, big-endian: acc xyz, temperature, gyro xyz */
+#define MPU6050_PWR_MGMT_1 0x6Bu
+#define MPU6050_PWR_MGMT_1_VALUE 0x01u   /* awake, clock from the x gyro PLL */
+#define MPU6050_CONFIG_VALUE 0x04u       /* DLPF 21 Hz acc / 20 Hz gyro, gyro output 1 kHz */
+#define MPU6050_SMPLRT_DIV_VALUE 9u      /* 1 kHz / (1 + 9) = 100 Hz */
+#define MPU6050_GYRO_CONFIG_VALUE 0x18u  /* +-2000 dps */
+#define MPU6050_ACCEL_CONFIG_VALUE 0x10u /* +-8 g */
+
+/* Conversion factors (counts per LSB as num/den), from the datasheet sensitivities:
+ *   ST +-8 g: 0.244 mg/LSB -> 0.244e-3 * 2048 = 0.499712 = 7808 / 15625
+ *   ST 2000 dps: 70 mdps/LSB -> 0.070 * pi/180 * 512 = 0.6255260... ~ 625526 / 1e6
+ *   Bosch / InvenSense +-8 g: 4096 LSB/g -> 2048 / 4096 = 1 / 2
+ *   BMI270 2000 dps: 16.384 LSB/dps -> 512 * pi/180 / 16.384 = 0.5454154... ~ 545415 / 1e6
+ *   MPU-6050 2000 dps: 16.4 LSB/dps -> 512 * pi/180 / 16.4 = 0.5448833... ~ 544883 / 1e6 */
+#define DYSAN_ST_ACC8G_NUM 7808
+#define DYSAN_ST_ACC8G_DEN 15625
+#define DYSAN_ST_GYR2000_NUM 625526
+#define DYSAN_ST_GYR2000_DEN 1000000
+#define DYSAN_4096LSB_G_NUM 1
+#define DYSAN_4096LSB_G_DEN 2
+#define DYSAN_BMI270_GYR2000_NUM 545415
+#define DYSAN_BMI270_GYR2000_DEN 1000000
+#define DYSAN_MPU6050_GYR2000_NUM 544883
+#define DYSAN_MPU6050_GYR2000_DEN 1000000
+
+extern const dysan_imu_desc_t dysan_imu_lsm9ds1;
+extern const dysan_imu_desc_t dysan_imu_bmi270;
+extern const dysan_imu_desc_t dysan_imu_lsm6ds3trc;
+extern const dysan_imu_desc_t dysan_imu_mpu6050;
+
+/* Assembles a sample in contract order from the IMU's raw output bytes: `acc` and `gyr` each point at the
+ * 6 output bytes (x, y, z as int16, in the IMU's byte order). */
+void dysan_imu_to_counts(const dysan_imu_desc_t *imu, const uint8_t acc[6], const uint8_t gyr[6],
+                         int16_t sample[6]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DYSAN_IMU_DEFS_H */

@@ -1,0 +1,382 @@
+/*
+ * port_qemu.c -- dysan_port.h on QEMU mps2-an386 (Cortex-M4F). See firmware/ports/README.md.
+ *
+ * Link: CMSDK UART0. TX polls TXFULL. RX is interrupt-driven into a ring buffer, so bytes that arrive while
+ * the core computes are kept. When the ring is full the RX interrupt is masked and the byte stays in the
+ * UART: QEMU's UART model then stops taking bytes from its chardev (can_receive = 0), so the host's socket
+ * applies backpressure and nothing is lost; the mask is lifted as soon as dysan_port_link_read frees space.
+ *
+ * Time: all timers run from the 25 MHz SYSCLK, one tick = 40 virtual ns. Under `-icount shift=0` QEMU
+ * advances virtual time by exactly 1 ns per instruction, so:
+ *   dysan_port_cycles() = virtual nanoseconds = instructions executed (under -icount shift=0), resolution
+ *   40 (one tick). TIMER0 is re-anchored (VALUE rewritten) at every call, so the sub-tick phase does not
+ *   depend on how long the CPU slept before: the delta between two calls is a deterministic function of
+ *   the instructions executed between them. Each call drops < 40 ns, which is why millis uses another timer.
+ *   dysan_port_millis() = TIMER1 (free-running, never rewritten) / 25000 ticks; virtual ms (= 10^6
+ *   instructions under -icount shift=0).
+ * No timer interrupts during computation (TIMER0/1 wrap every 171.8 s; SysTick only runs inside
+ * dysan_port_idle), so instruction counts of a computation do not depend on when it started.
+ *
+ * Regions: RAM-backed "flash" at the addresses of mps2_an386.ld. Erase fills 0xFF; write follows NOR rules
+ * (1 -> 0 only, checked, bounds-checked). MPU region 1 makes the 1 MB of flash read-only to everything else:
+ * a stray write through a region pointer faults here instead of silently working (it would not on a chip).
+ * At boot a region whose bytes are all zero (QEMU RAM that nothing was loaded into) is "factory-erased" to
+ * 0xFF; a region image loaded with `-device loader` is left as it is.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dysan_port.h"
+#include "dysan_provision.h"
+#include "mps2_an386.h"
+#include "port_common.h"
+
+#ifndef DYSAN_QEMU_RX_RING
+#define DYSAN_QEMU_RX_RING 4096u
+#endif
+#ifndef DYSAN_QEMU_IDLE_WAKE_MS
+#define DYSAN_QEMU_IDLE_WAKE_MS 10u /* dysan_port_idle sleeps at most this long (virtual ms) */
+#endif
+#ifndef DYSAN_QEMU_BAUD
+#define DYSAN_QEMU_BAUD 115200u /* QEMU does not pace the socket by it; set for a valid BAUDDIV (>= 16) */
+#endif
+
+_Static_assert((DYSAN_QEMU_RX_RING & (DYSAN_QEMU_RX_RING - 1u)) == 0u, "RX ring size must be a power of 2");
+_Static_assert(MPS2_TICKS_PER_MS * DYSAN_QEMU_IDLE_WAKE_MS - 1u <= 0xFFFFFFu, "SysTick reload is 24-bit");
+
+/* Linker symbols (mps2_an386.ld): addresses, and sizes encoded as addresses. */
+extern uint8_t __dysan_bundle_start[], __dysan_bundle_size[], __dysan_bundle_image_end[];
+extern uint8_t __dysan_rf_start[], __dysan_rf_size[];
+extern uint8_t __dysan_state_start[], __dysan_state_size[];
+extern uint8_t __dysan_provision_start[], __dysan_provision_size[];
+
+#define COMPILER_BARRIER() __asm volatile("" : : : "memory")
+
+/* ---- UART0 ---------------------------------------------------------------------------------------- */
+
+static uint8_t s_rx_ring[DYSAN_QEMU_RX_RING];
+static volatile uint32_t s_rx_head;      /* written by the ISR (and by link_read while IRQs are off) */
+static volatile uint32_t s_rx_tail;      /* written by link_read */
+static volatile uint32_t s_rx_throttled; /* RX interrupt masked because the ring was full */
+
+void dysan_qemu_uart_putc(uint8_t c)
+{
+    while (UART_STATE(UART0_BASE) & UART_STATE_TXFULL) {
+    }
+    UART_DATA(UART0_BASE) = c;
+}
+
+/* Moves bytes from the UART into the ring while there is room. Caller: the ISR, or thread code with
+ * interrupts off. Returns 0 when it stopped because the ring is full with a byte still waiting. */
+static int rx_drain(void)
+{
+    while (UART_STATE(UART0_BASE) & UART_STATE_RXFULL) {
+        uint32_t head = s_rx_head;
+        if (head - s_rx_tail >= DYSAN_QEMU_RX_RING) {
+            return 0;
+        }
+        s_rx_ring[head & (DYSAN_QEMU_RX_RING - 1u)] = (uint8_t)UART_DATA(UART0_BASE);
+        COMPILER_BARRIER();
+        s_rx_head = head + 1u;
+    }
+    return 1;
+}
+
+void UART0RX_Handler(void)
+{
+    /* Clear first, then drain: a byte landing after the last RXFULL check raises the interrupt again. */
+    UART_INTSTATUS(UART0_BASE) = UART_INT_RX;
+    if (!rx_drain()) {
+        UART_CTRL(UART0_BASE) &= ~UART_CTRL_RX_INTEN;
+        s_rx_throttled = 1u;
+    }
+}
+
+size_t dysan_port_link_read(uint8_t *buf, size_t max)
+{
+    if (buf == NULL || max == 0) {
+        return 0;
+    }
+    uint32_t head = s_rx_head;
+    COMPILER_BARRIER();
+    uint32_t tail = s_rx_tail;
+    size_t n = 0;
+    while (n < max && tail != head) {
+        buf[n++] = s_rx_ring[tail & (DYSAN_QEMU_RX_RING - 1u)];
+        tail++;
+    }
+    COMPILER_BARRIER();
+    s_rx_tail = tail;
+
+    if (s_rx_throttled && n > 0) {
+        uint32_t pm = mps2_irq_save();
+        /* Unmask first: a byte arriving after this raises the interrupt; then take the one waiting. */
+        UART_CTRL(UART0_BASE) |= UART_CTRL_RX_INTEN;
+        if (rx_drain()) {
+            s_rx_throttled = 0u;
+        } else {
+            UART_CTRL(UART0_BASE) &= ~UART_CTRL_RX_INTEN;
+        }
+        mps2_irq_restore(pm);
+    }
+    return n;
+}
+
+int dysan_port_link_write(const uint8_t *buf, size_t n)
+{
+    if (buf == NULL && n > 0) {
+        return DYSAN_PORT_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dysan_qemu_uart_putc(buf[i]);
+    }
+    return DYSAN_PORT_OK;
+}
+
+/* ---- time ------------------------------------------------------------------------------------------ */
+
+static volatile uint64_t s_cyc_ticks; /* TIMER0 ticks accumulated up to its last anchor */
+static volatile uint32_t s_t1_wraps;  /* TIMER1 wraps (2^32 ticks each) */
+
+void TIMER0_Handler(void)
+{
+    TIMER_INTSTATUS(TIMER0_BASE) = 1u;
+    s_cyc_ticks += (uint64_t)1u << 32;
+}
+
+void TIMER1_Handler(void)
+{
+    TIMER_INTSTATUS(TIMER1_BASE) = 1u;
+    s_t1_wraps++;
+}
+
+/* VALUE of a down-counting timer with the wrap flag read consistently around it. */
+static uint32_t timer_sample(uint32_t base, uint32_t *wrapped)
+{
+    uint32_t s1;
+    uint32_t v;
+    uint32_t s2;
+    do {
+        s1 = TIMER_INTSTATUS(base) & 1u;
+        v = TIMER_VALUE(base);
+        s2 = TIMER_INTSTATUS(base) & 1u;
+    } while (s1 != s2);
+    if (s1) {
+        TIMER_INTSTATUS(base) = 1u; /* account for the pending wrap here; the ISR will not see it */
+    }
+    *wrapped = s1;
+    return v;
+}
+
+uint64_t dysan_port_cycles(void)
+{
+    uint32_t pm = mps2_irq_save();
+    uint32_t wrapped;
+    uint32_t v = timer_sample(TIMER0_BASE, &wrapped);
+    TIMER_VALUE(TIMER0_BASE) = 0xFFFFFFFFu; /* re-anchor: tick phase restarts at this instruction */
+    uint64_t t = s_cyc_ticks + (uint32_t)(0xFFFFFFFFu - v) + ((uint64_t)wrapped << 32);
+    s_cyc_ticks = t;
+    mps2_irq_restore(pm);
+    return t * MPS2_NS_PER_TICK;
+}
+
+uint32_t dysan_port_millis(void)
+{
+    uint32_t pm = mps2_irq_save();
+    uint32_t wrapped;
+    uint32_t v = timer_sample(TIMER1_BASE, &wrapped);
+    if (wrapped) {
+        s_t1_wraps++;
+    }
+    uint64_t ticks = ((uint64_t)s_t1_wraps << 32) + (uint32_t)(0u - v);
+    mps2_irq_restore(pm);
+    return (uint32_t)(ticks / MPS2_TICKS_PER_MS);
+}
+
+void SysTick_Handler(void)
+{
+    /* Only armed inside dysan_port_idle, to bound the sleep; waking up is all it is for. */
+}
+
+void dysan_port_idle(void)
+{
+    uint32_t pm = mps2_irq_save();
+    /* With interrupts off, a byte that arrived since the caller last looked is still visible here, and a
+     * pending interrupt ends WFI even while masked: no lost wake-up. */
+    if (s_rx_head == s_rx_tail && !s_rx_throttled) {
+        SYST_CSR = 0u;
+        SYST_RVR = MPS2_TICKS_PER_MS * DYSAN_QEMU_IDLE_WAKE_MS - 1u;
+        SYST_CVR = 0u;
+        SYST_CSR = SYST_CSR_CLKSOURCE | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
+        __asm volatile("dsb\n\twfi" : : : "memory");
+        SYST_CSR = 0u;
+    }
+    mps2_irq_restore(pm);
+}
+
+/* ---- IMU: none under QEMU (samples come from the host in replay mode) ------------------------------- */
+
+int dysan_port_imu_read(int16_t sample[6])
+{
+    (void)sample;
+    return 0;
+}
+
+/* ---- regions ----------------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *base;
+    size_t size;
+} region_t;
+
+static region_t region_get(dysan_region_t region)
+{
+    region_t r = {NULL, 0};
+    switch (region) {
+    case DYSAN_REGION_BUNDLE:
+        r.base = __dysan_bundle_start;
+        r.size = (size_t)(uintptr_t)__dysan_bundle_size;
+        break;
+    case DYSAN_REGION_RF:
+        r.base = __dysan_rf_start;
+        r.size = (size_t)(uintptr_t)__dysan_rf_size;
+        break;
+    case DYSAN_REGION_STATE:
+        r.base = __dysan_state_start;
+        r.size = (size_t)(uintptr_t)__dysan_state_size;
+        break;
+    default:
+        break;
+    }
+    return r;
+}
+
+void dysan_qemu_mpu_init(void)
+{
+    /* Region 0: the megabyte below RAM is no-access. The application stack starts RAM and grows down into
+     * it, so an overflow faults on its first store whatever the frame size (a small in-RAM guard can be
+     * jumped over by a large frame; and QEMU silently ignores stores to this unimplemented range). */
+    MPU_RNR = MPU_REGION_STACK_GUARD;
+    MPU_RBAR = MPU_STACK_GUARD_BASE;
+    MPU_RASR = MPU_RASR_ENABLE | MPU_RASR_SIZE(20u) | MPU_RASR_AP_NONE | MPU_RASR_XN;
+    /* Region 1: the 1 MB "flash" is read-only (and executable), as on a chip. */
+    MPU_RNR = MPU_REGION_FLASH_RO;
+    MPU_RBAR = 0x00000000u;
+    MPU_RASR = MPU_RASR_ENABLE | MPU_RASR_SIZE(20u) | MPU_RASR_AP_RO;
+    /* Everything else keeps the default memory map (PRIVDEFENA). */
+    MPU_CTRL = MPU_CTRL_ENABLE | MPU_CTRL_PRIVDEFENA;
+    mps2_barrier();
+}
+
+/* The flash controller: write access to the flash only inside these, with interrupts off. */
+static uint32_t flash_unlock(void)
+{
+    uint32_t pm = mps2_irq_save();
+    MPU_RNR = MPU_REGION_FLASH_RO;
+    MPU_RASR &= ~MPU_RASR_ENABLE;
+    mps2_barrier();
+    return pm;
+}
+
+static void flash_lock(uint32_t pm)
+{
+    MPU_RNR = MPU_REGION_FLASH_RO;
+    MPU_RASR |= MPU_RASR_ENABLE;
+    mps2_barrier();
+    mps2_irq_restore(pm);
+}
+
+const uint8_t *dysan_port_region(dysan_region_t region, size_t *size)
+{
+    region_t r = region_get(region);
+    if (size != NULL) {
+        *size = r.size;
+    }
+    return r.base;
+}
+
+int dysan_port_region_erase(dysan_region_t region)
+{
+    region_t r = region_get(region);
+    if (r.base == NULL) {
+        return DYSAN_PORT_EINVAL;
+    }
+    uint32_t pm = flash_unlock();
+    int rc = dysan_ramflash_erase(r.base, r.size);
+    flash_lock(pm);
+    return rc;
+}
+
+int dysan_port_region_write(dysan_region_t region, size_t offset, const uint8_t *data, size_t n)
+{
+    region_t r = region_get(region);
+    if (r.base == NULL) {
+        return DYSAN_PORT_EINVAL;
+    }
+    uint32_t pm = flash_unlock();
+    int rc = dysan_ramflash_write(r.base, r.size, offset, data, n);
+    flash_lock(pm);
+    return rc;
+}
+
+int dysan_port_identity(uint8_t device_id[8], uint8_t key[32])
+{
+    return dysan_provision_parse(__dysan_provision_start, (size_t)(uintptr_t)__dysan_provision_size,
+                                 device_id, key);
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != 0u) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Fresh QEMU RAM is zero, fresh flash is 0xFF: erase what nothing was loaded into. */
+static void factory_erase_blank(uint8_t *start, size_t n)
+{
+    if (n > 0 && all_zero(start, n)) {
+        uint32_t pm = flash_unlock();
+        (void)dysan_ramflash_erase(start, n);
+        flash_lock(pm);
+    }
+}
+
+/* ---- init ---------------------------------------------------------------------------------------------- */
+
+void dysan_port_init(void)
+{
+    /* Regions: the BUNDLE tail after a linked default image, and RF / STATE. */
+    uint8_t *bundle_end = __dysan_bundle_start + (size_t)(uintptr_t)__dysan_bundle_size;
+    factory_erase_blank(__dysan_bundle_image_end, (size_t)(bundle_end - __dysan_bundle_image_end));
+    factory_erase_blank(__dysan_rf_start, (size_t)(uintptr_t)__dysan_rf_size);
+    factory_erase_blank(__dysan_state_start, (size_t)(uintptr_t)__dysan_state_size);
+
+    /* Timers: free-running 32-bit down counters from 0xFFFFFFFF, interrupt only on wrap. */
+    const uint32_t timers[2] = {TIMER0_BASE, TIMER1_BASE};
+    for (unsigned i = 0; i < 2u; i++) {
+        TIMER_CTRL(timers[i]) = 0u;
+        TIMER_RELOAD(timers[i]) = 0xFFFFFFFFu;
+        TIMER_INTSTATUS(timers[i]) = 1u;
+        TIMER_CTRL(timers[i]) = TIMER_CTRL_EN | TIMER_CTRL_IRQEN;
+    }
+    s_cyc_ticks = 0u;
+    s_t1_wraps = 0u;
+
+    /* UART0: 8N1, TX polled, RX interrupt. */
+    s_rx_head = 0u;
+    s_rx_tail = 0u;
+    s_rx_throttled = 0u;
+    UART_CTRL(UART0_BASE) = 0u;
+    UART_BAUDDIV(UART0_BASE) = MPS2_SYSCLK_HZ / DYSAN_QEMU_BAUD;
+    UART_INTSTATUS(UART0_BASE) = UART_INT_RX | UART_INT_TX;
+    UART_CTRL(UART0_BASE) = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_INTEN;
+
+    NVIC_ICPR0 = (1u << UART0_RX_IRQn) | (1u << TIMER0_IRQn) | (1u << TIMER1_IRQn);
+    NVIC_ISER0 = (1u << UART0_RX_IRQn) | (1u << TIMER0_IRQn) | (1u << TIMER1_IRQn);
+    __asm volatile("cpsie i" : : : "memory");
+}

@@ -1,0 +1,2 @@
+/* Stand-in (type-checking only; see README.md). */
+#pragma once

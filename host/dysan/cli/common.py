@@ -1,0 +1,68 @@
+"""Options and helpers shared by several verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.splits import PROTOCOLS
+from ..errors import DysanError
+
+DATA_HELP = (
+    "data source: KIND:PATH with KIND one of sisfall, motionsense, mobiact, generic "
+    "(e.g. sisfall:../shared/data/sisfall/SisFall_dataset.tar.xz), or 'synthetic' "
+    "(the embedded SYNTHETIC default; synthetic:subjects=N,seed=S)"
+)
+
+
+def add_data_options(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
+    p.add_argument("--data", default=default, required=default is None, metavar="SPEC", help=DATA_HELP)
+    p.add_argument("--activities", default="default", metavar="MAP",
+                   help="activity map: a built-in name (default, with-falls for SisFall) or a JSON file "
+                   "{class: [codes]} (default: %(default)s)")
+
+
+def add_protocol_option(p: argparse.ArgumentParser, default: str = "within-subject") -> None:
+    p.add_argument("--protocol", default=default, choices=PROTOCOLS, help="evaluation protocol (default: %(default)s)")
+
+
+def add_attribute_option(p: argparse.ArgumentParser, default: str = "gender") -> None:
+    p.add_argument("--attribute", default=default, metavar="ATTR",
+                   help="sensitive attribute: gender, age-group, age-group:T or COLUMN:THRESHOLD "
+                   "(default: %(default)s)")
+
+
+def add_json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def write_json(target: str | Path | None, obj: Any) -> None:
+    if not target:
+        return
+    text = json.dumps(obj, indent=2, default=_default) + "\n"
+    if str(target) == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        raise DysanError(f"cannot write {path}: {exc.strerror}") from None
