@@ -21,4 +21,10 @@ enum dysan_channel {
     DYSAN_CH_GYRO_Z = 5, /* rad/s */
 };
 
+/* Integer window features of the calibration random forest (host/dysan/features.py). */
+#define DYSAN_FEATURE_SIGNALS 8 /* acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z, acc_mag, gyro_mag */
+#define DYSAN_FEATURE_STATS 8 /* mean, std, min, max, jerk, cross, bjmin, bjmax */
+#define DYSAN_N_FEATURES 64
+#define DYSAN_FEATURE_BLOCKS 5
+
 #endif /* DYSAN_CONTRACT_H */

@@ -18,6 +18,8 @@ GENERATED: dict[str, str] = {
     "firmware/core/proto/dysan_msg.c": "dysan.protocol.cgen:render_c",
     "firmware/core/nn/dysan_nn_format.h": "dysan.export.model_image:render_c_header",
     "firmware/ports/common/dysan_provision.h": "dysan.device.provision:render_c_header",
+    "firmware/core/include/dysan_bundle_format.h": "dysan.export.bundle_format:render_c_header",
+    "firmware/core/include/dysan_rf_format.h": "dysan.calibration.rf:render_c_header",
 }
 
 
