@@ -64,7 +64,7 @@ def select(act_hits: np.ndarray, sens_hits: np.ndarray, segment: int, x_q15: int
     every window (the paper's dynamic selection).
     """
     act_hits = np.asarray(act_hits, dtype=bool)
-    n_windows, n_models = act_hits.shape
+    n_windows = len(act_hits)
     if evaluated is None:
         evaluated = np.ones_like(act_hits)
     chosen = np.empty(n_windows, dtype=np.int64)

@@ -170,7 +170,8 @@ def train(windows: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0
 def render_c_header() -> str:
     from ..codegen.contract_h import HEADER
 
-    out = [HEADER.format(src="calibration/rf.py").rstrip(), "#ifndef DYSAN_RF_FORMAT_H", "#define DYSAN_RF_FORMAT_H", "",
+    out = [HEADER.format(src="calibration/rf.py").rstrip(), "#ifndef DYSAN_RF_FORMAT_H",
+           "#define DYSAN_RF_FORMAT_H", "",
            f'#define DYSAN_RF_MAGIC 0x{MAGIC:08X}u /* "DYRF" */', f"#define DYSAN_RF_VERSION {VERSION}u",
            f"#define DYSAN_RF_MAX_TREES {MAX_TREES}u", f"#define DYSAN_RF_MAX_NODES {MAX_NODES}u",
            f"#define DYSAN_RF_N_FEATURES {N_FEATURES}u", "",

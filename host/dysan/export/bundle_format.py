@@ -154,7 +154,8 @@ def pack(models: list[BundleModel], n_classes: int, center: tuple[int, ...], mul
         "norm_shift": contract.NORM_SHIFT, "input_zp": input_zp, "default_model": default_model,
         "segment": schedule.segment, "candidates": schedule.candidates, "sensitive_classes": 2,
         "score_x_q15": schedule.score_x_q15, "score_y_q15": schedule.score_y_q15, "max_arena": max_arena,
-        "bundle_id": bundle_id & 0xFFFFFFFF, "reserved0": 0, "reserved1": 0, "reserved2": 0, "reserved3": 0, "reserved4": 0,
+        "bundle_id": bundle_id & 0xFFFFFFFF,
+        **{f"reserved{i}": 0 for i in range(5)},
     }
     for i in range(contract.N_CHANNELS):
         header[f"center{i}"] = int(center[i])
