@@ -40,3 +40,28 @@ def synthetic_windows():
     from dysan.data import prepare
 
     return prepare("synthetic")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny trained device-family grid on synthetic data (4 points, 2 epochs): for export/firmware tests."""
+    from dysan.train import grid
+    from dysan.train.loop import TrainConfig
+    from dysan.train.runner import prepare_run, run_grid
+
+    run_dir = tmp_path_factory.mktemp("tiny-run")
+    points = grid.parse("small")
+    cfg = TrainConfig(epochs=2, pretrain_epochs=1, monitor_windows=256)
+    prepare_run(run_dir, "synthetic:subjects=8,seed=4", "default", "gender", "within-subject", 0, None, 0, points, cfg)
+    run_grid(run_dir, points, cfg, workers=2, log=lambda m: None)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory):
+    """``tiny_run`` exported to int8 TFLite + bundle (models/<name>-style folder)."""
+    from dysan.export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("tiny-export")
+    export_run(tiny_run, out)
+    return out

@@ -14,7 +14,7 @@ _Static_assert(DYSAN_MSG_PONG_MAX_SIZE == 8, "PONG: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_PONG_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "PONG too large");
 _Static_assert(DYSAN_MSG_STATS_REQ_MAX_SIZE == 0, "STATS_REQ: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_STATS_REQ_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "STATS_REQ too large");
-_Static_assert(DYSAN_MSG_STATS_MAX_SIZE == 92, "STATS: stale, run dysan codegen");
+_Static_assert(DYSAN_MSG_STATS_MAX_SIZE == 148, "STATS: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_STATS_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "STATS too large");
 _Static_assert(DYSAN_MSG_CMD_OK_MAX_SIZE == 7, "CMD_OK: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_CMD_OK_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "CMD_OK too large");
@@ -389,10 +389,18 @@ int dysan_msg_stats_unpack(const uint8_t *p, size_t len, dysan_msg_stats_t *m)
     m->raw_windows_sent = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT);
     m->uptime_ms = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_UPTIME_MS);
     m->stage_windows = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_STAGE_WINDOWS);
+    m->candidates_scored = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED);
+    m->sanitizer_runs = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_SANITIZER_RUNS);
+    m->work_preprocess = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_PREPROCESS);
     m->work_rf = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_RF);
     m->work_score = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_SCORE);
     m->work_sanitize = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_SANITIZE);
     m->work_link = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_LINK);
+    m->work_total = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_TOTAL);
+    m->kernel_conv_macs = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS);
+    m->kernel_conv_work = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK);
+    m->kernel_fc_macs = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS);
+    m->kernel_fc_work = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK);
     return DYSAN_OK;
 }
 
@@ -421,10 +429,18 @@ int dysan_msg_stats_pack(const dysan_msg_stats_t *m, uint8_t *out, size_t cap, s
     dysan_put_u32(out + DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT, m->raw_windows_sent);
     dysan_put_u32(out + DYSAN_MSG_STATS_OFF_UPTIME_MS, m->uptime_ms);
     dysan_put_u32(out + DYSAN_MSG_STATS_OFF_STAGE_WINDOWS, m->stage_windows);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED, m->candidates_scored);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_SANITIZER_RUNS, m->sanitizer_runs);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_PREPROCESS, m->work_preprocess);
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_RF, m->work_rf);
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_SCORE, m->work_score);
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_SANITIZE, m->work_sanitize);
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_LINK, m->work_link);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_TOTAL, m->work_total);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS, m->kernel_conv_macs);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK, m->kernel_conv_work);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS, m->kernel_fc_macs);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK, m->kernel_fc_work);
     *len = size;
     return DYSAN_OK;
 }

@@ -219,7 +219,7 @@ typedef struct {
 } dysan_msg_stats_req_t;
 
 /* STATS (0x06, device->host): Link, auth, stream and work counters. */
-#define DYSAN_MSG_STATS_SIZE 92
+#define DYSAN_MSG_STATS_SIZE 148
 #define DYSAN_MSG_STATS_MAX_SIZE DYSAN_MSG_STATS_SIZE
 #define DYSAN_MSG_STATS_AUTH 0
 #define DYSAN_MSG_STATS_OFF_FRAMES_OK 0
@@ -237,10 +237,18 @@ typedef struct {
 #define DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT 48
 #define DYSAN_MSG_STATS_OFF_UPTIME_MS 52
 #define DYSAN_MSG_STATS_OFF_STAGE_WINDOWS 56
-#define DYSAN_MSG_STATS_OFF_WORK_RF 60
-#define DYSAN_MSG_STATS_OFF_WORK_SCORE 68
-#define DYSAN_MSG_STATS_OFF_WORK_SANITIZE 76
-#define DYSAN_MSG_STATS_OFF_WORK_LINK 84
+#define DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED 60
+#define DYSAN_MSG_STATS_OFF_SANITIZER_RUNS 64
+#define DYSAN_MSG_STATS_OFF_WORK_PREPROCESS 68
+#define DYSAN_MSG_STATS_OFF_WORK_RF 76
+#define DYSAN_MSG_STATS_OFF_WORK_SCORE 84
+#define DYSAN_MSG_STATS_OFF_WORK_SANITIZE 92
+#define DYSAN_MSG_STATS_OFF_WORK_LINK 100
+#define DYSAN_MSG_STATS_OFF_WORK_TOTAL 108
+#define DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS 116
+#define DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK 124
+#define DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS 132
+#define DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK 140
 typedef struct {
     uint32_t frames_ok;
     uint32_t crc_errors;
@@ -257,10 +265,18 @@ typedef struct {
     uint32_t raw_windows_sent;
     uint32_t uptime_ms;
     uint32_t stage_windows;
+    uint32_t candidates_scored;
+    uint32_t sanitizer_runs;
+    uint64_t work_preprocess;
     uint64_t work_rf;
     uint64_t work_score;
     uint64_t work_sanitize;
     uint64_t work_link;
+    uint64_t work_total;
+    uint64_t kernel_conv_macs;
+    uint64_t kernel_conv_work;
+    uint64_t kernel_fc_macs;
+    uint64_t kernel_fc_work;
 } dysan_msg_stats_t;
 
 /* CMD_OK (0x07, device->host): A command without a more specific reply was accepted and applied. */

@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import DysanError
 
-VERBS = ("data", "baseline", "models", "train", "codegen", "demo")
+VERBS = ("data", "baseline", "models", "train", "evaluate", "report", "export", "codegen", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import ui
 from ..train import grid as grid_mod
+from ..train import variants
 from ..train.loop import FAMILIES, TrainConfig
 from ..train.runner import prepare_run, run_grid
 from .common import add_attribute_option, add_data_options, add_json_option, add_protocol_option, write_json
@@ -24,7 +25,11 @@ def add_parser(sub) -> None:
     p.add_argument("--fold", type=int, default=0, help="which fold of the protocol is the test part (default: 0)")
     p.add_argument("--folds", type=int, help="number of folds (default: 4 within-subject, 5 new-users)")
     p.add_argument("--family", choices=FAMILIES, default="device", help="network family (default: %(default)s)")
-    p.add_argument("--grid", default="full", help="full (36), small (4), N (a spread subset), or 'a/l,a/l,...'")
+    p.add_argument("--grid", help="full (36), small (4), N (a spread subset), or 'a/l,a/l,...' (default: full for "
+                   "--loss dysan, the baseline's own point otherwise)")
+    p.add_argument("--loss", default=variants.DEFAULT, choices=tuple(variants.VARIANTS),
+                   help="the sanitizer's objective: dysan, or a baseline's — gen (no distortion, 0.6/0.4), "
+                   "olympus, msda; see docs/evaluation.md (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="epochs per model (default: %(default)s)")
     p.add_argument("--batch", type=int, default=TrainConfig.batch_size, help="batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, default=TrainConfig.learning_rate,
@@ -44,15 +49,20 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    points = grid_mod.parse(args.grid)
+    variant = variants.get(args.loss)
+    if args.grid is None:
+        points = [variant.default_point] if variant.default_point is not None else grid_mod.parse("full")
+    else:
+        points = grid_mod.parse(args.grid)
     cfg = TrainConfig(family=args.family, epochs=args.epochs, batch_size=args.batch, learning_rate=args.lr,
                       k_pred=args.k_pred, k_disc=args.k_disc, seed=args.seed, width=args.width,
-                      pretrain_epochs=args.pretrain_epochs, threads=1)
+                      pretrain_epochs=args.pretrain_epochs, threads=1, loss=args.loss)
     run_dir = Path(args.out)
     config = prepare_run(run_dir, args.data, args.activities, args.attribute, args.protocol, args.fold,
                          args.folds, args.seed, points, cfg)
     tag = " (SYNTHETIC data)" if config["synthetic"] else ""
-    ui.info(f"{len(points)} {args.family} models on {args.data}{tag}, {args.protocol} fold {args.fold}: "
+    loss = "" if args.loss == variants.DEFAULT else f" ({variant.label} loss)"
+    ui.info(f"{len(points)} {args.family} models{loss} on {args.data}{tag}, {args.protocol} fold {args.fold}: "
             f"{config['split']['train_windows']} train / {config['split']['test_windows']} test windows -> {run_dir}")
     summary = run_grid(run_dir, points, cfg, workers=max(1, args.workers), ray_address=args.ray)
     rows = [[m["point"]["name"], m["final"].get("P_monitor_acc"), m["final"].get("D_monitor_acc"),

@@ -32,8 +32,8 @@ DEFAULT_WIDTH = 16
 
 def sanitizer(width: int = DEFAULT_WIDTH, batch_size: int | None = None, name: str = "S") -> keras.Model:
     inp = keras.Input(INPUT_SHAPE, batch_size=batch_size, name="window")
-    h = layers.Conv1D(width, 5, padding="same", activation="relu", name="enc")(inp)
-    h = layers.Conv1D(width, 5, padding="same", dilation_rate=2, activation="relu", name="mix")(h)
+    h = layers.Conv1D(width, 5, padding="same", activation="relu6", name="enc")(inp)
+    h = layers.Conv1D(width, 5, padding="same", dilation_rate=2, activation="relu6", name="mix")(h)
     h = layers.Conv1D(contract.N_CHANNELS, 5, padding="same", name="dec", kernel_initializer="zeros")(h)
     out = layers.Add(name="window_out")([inp, h])
     return keras.Model(inp, out, name=name)
@@ -41,11 +41,11 @@ def sanitizer(width: int = DEFAULT_WIDTH, batch_size: int | None = None, name: s
 
 def classifier(n_classes: int, batch_size: int | None = None, name: str = "P") -> keras.Model:
     inp = keras.Input(INPUT_SHAPE, batch_size=batch_size, name="window")
-    x = layers.Conv1D(12, 5, strides=2, activation="relu", name="conv1")(inp)
+    x = layers.Conv1D(12, 5, strides=2, activation="relu6", name="conv1")(inp)
     x = layers.AveragePooling1D(2, name="pool1")(x)
-    x = layers.Conv1D(16, 5, activation="relu", name="conv2")(x)
+    x = layers.Conv1D(16, 5, activation="relu6", name="conv2")(x)
     x = layers.GlobalAveragePooling1D(name="gap")(x)
-    x = layers.Dense(16, activation="relu", name="fc1")(x)
+    x = layers.Dense(16, activation="relu6", name="fc1")(x)
     out = layers.Dense(n_classes, name="logits")(x)
     return keras.Model(inp, out, name=name)
 

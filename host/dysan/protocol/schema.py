@@ -47,8 +47,12 @@ SAMPLES_MAX: int = contract.HOP
 """Largest number of samples in one SAMPLES frame: one hop, so replay paces itself window by window."""
 SAMPLES_MAX_C: str = "DYSAN_HOP"
 """The same bound for C (a ``dysan_contract.h`` macro)."""
-STAGES: tuple[str, ...] = ("rf", "score", "sanitize", "link")
-"""Per-stage work counters reported by STATS (instructions under QEMU, cycles on boards)."""
+STAGES: tuple[str, ...] = ("preprocess", "rf", "score", "sanitize", "link", "total")
+"""Per-stage work counters reported by STATS (instructions under QEMU, cycles on boards): int8 input
+quantization, RF (features + forest), candidate scoring (S + P + D of each candidate), the final sanitizer
+runs, framing + sending, and the whole window (every stage plus selection and bookkeeping)."""
+KERNELS: tuple[str, ...] = ("conv", "fc")
+"""int8 kernels whose multiply-accumulates and work STATS reports (per-op profiling of every inference)."""
 
 
 class Direction(enum.Enum):
@@ -398,10 +402,18 @@ def _stats_fields() -> tuple[Field, ...]:
     fields.append(
         u32("stage_windows", "Windows that went through the stages below (divide by it for means).")
     )
+    fields.append(u32("candidates_scored", "Candidate evaluations (one S + P + D run each) in stage 'score'."))
+    fields.append(u32("sanitizer_runs", "S runs of stage 'sanitize' (an output reused from scoring costs none)."))
     fields += [
         u64(f"work_{s}", f"Cumulative instructions (QEMU -icount) or cycles (boards) spent in stage '{s}'.")
         for s in STAGES
     ]
+    for k in KERNELS:
+        what = {"conv": "CONV_2D / DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED"}[k]
+        fields += [
+            u64(f"kernel_{k}_macs", f"Cumulative multiply-accumulates of the {what} ops run."),
+            u64(f"kernel_{k}_work", f"Cumulative instructions (QEMU) or cycles (boards) spent in those ops."),
+        ]
     return tuple(fields)
 
 

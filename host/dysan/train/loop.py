@@ -44,9 +44,16 @@ class TrainConfig:
     """Epochs of the shared P/D warm start on raw windows (0: none; see :func:`pretrain_shared`)."""
     threads: int = 1
     monitor_windows: int = 2048
+    loss: str = "dysan"
+    """The sanitizer's objective (:mod:`.variants`): ``dysan`` or a baseline's (``gen``, ``olympus``, ``msda``)."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Settings as plain data. ``loss`` is left out when it is the default, so the config.json of a DySan
+        run is the same as before the option existed (older runs stay resumable)."""
+        d = asdict(self)
+        if d["loss"] == "dysan":
+            del d["loss"]
+        return d
 
 
 def configure_tf(threads: int, seed: int) -> None:
@@ -129,7 +136,8 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     import keras
     import tensorflow as tf
 
-    from .losses import hard_ber, sanitizer_loss, sanitizer_terms
+    from . import variants
+    from .losses import hard_ber
 
     arr = load_arrays(run_dir)
     n_act, n_sens = int(arr["n_act"]), 2
@@ -161,15 +169,14 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     def accuracy(logits, labels):
         return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels), tf.float32))
 
-    alpha, lam = float(point.alpha), float(point.lam)
+    variant = variants.get(cfg.loss)
 
     @tf.function(reduce_retracing=True)
     def batch_step(xb, yab, ysb, xp, yap, xd, ysd):
         with tf.GradientTape() as tape:
             s = S(xb, training=True)
             pl, dl = P(s, training=False), D(s, training=False)
-            l_act, l_sens, l_dist = sanitizer_terms(xb, s, pl, dl, yab, ysb, n_act, n_sens)
-            j = sanitizer_loss(alpha, lam, l_act, l_sens, l_dist)
+            j, l_act, l_sens, l_dist = variants.objective(variant, point, xb, s, pl, dl, yab, ysb, n_act, n_sens)
         opt_s.apply_gradients(zip(tape.gradient(j, S.trainable_variables), S.trainable_variables, strict=True))
         p_loss = d_loss = 0.0
         p_hit = d_hit = 0.0

@@ -1,0 +1,32 @@
+"""``dysan report``: the evaluation of a run as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .. import ui
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="HTML page with every table and figure of dysan evaluate",
+                       description="Render the results of dysan evaluate as one HTML page: tables inline, figures "
+                       "as PNG files beside it, the exact commands that produced them, a SYNTHETIC banner when the "
+                       "data is synthetic.")
+    p.add_argument("run_dir", metavar="RUN", help="run directory (its evaluation is read from RUN/eval unless --eval)")
+    p.add_argument("--eval", metavar="DIR", help="where dysan evaluate wrote (its --out; default: RUN/eval)")
+    p.add_argument("--out", metavar="DIR", help="folder of report.html (default: the evaluation folder)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluate.report import render
+
+    eval_dir = Path(args.eval) if args.eval else Path(args.run_dir) / "eval"
+    out = Path(args.out) if args.out else eval_dir
+    command = "dysan " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
+    target = render(eval_dir, out, report_command=command)
+    ui.info(f"wrote {target}")
+    return 0

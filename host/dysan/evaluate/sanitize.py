@@ -1,0 +1,142 @@
+"""Every model's output on the run's windows: sanitized windows, own-P / own-D predictions, distortion.
+
+For each model (S with its own P and D) and each side (train, test) we keep
+
+- the sanitized windows mapped back to sensor counts and saturated to int16 — what the analytics service
+  receives, and what the attackers are trained and tested on (``(n, 125, 6)`` int16, memory-mapped);
+- own-P's activity prediction and own-D's sensitive prediction on S's float output (the inputs of the
+  selection score, as in training);
+- the per-window L1 distortion ``mean |S(x) − x|`` in normalized units (the training loss's L_dist);
+- the calibration-RF features of the sanitized windows (the RF attackers' input, computed once here).
+
+Running 36 sanitizers over ~23 k windows takes minutes, so results are cached on disk under
+``RUN/eval/cache/<model>-<hash>/``; the hash covers the three model files and :data:`CACHE_VERSION`, so a
+retrained model is never served stale. Cached windows are memory-mapped: a strategy that mixes models reads
+only the windows it picks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..classifiers import to_int16
+from ..features import window_features
+from ..tfutil import import_tf
+from .runs import ModelRef, RunContext, Side
+
+CACHE_VERSION = 1
+BATCH = 1024
+
+
+@dataclass
+class SideOutputs:
+    windows: np.ndarray
+    """``(n, 125, 6)`` int16 counts (memory-mapped from the cache)."""
+    act_pred: np.ndarray
+    sens_pred: np.ndarray
+    distortion: np.ndarray
+    """Per-window mean |S(x) − x| in normalized units."""
+    features: np.ndarray
+
+
+@dataclass
+class ModelOutputs:
+    ref: ModelRef
+    train: SideOutputs
+    test: SideOutputs
+
+    def side(self, name: str) -> SideOutputs:
+        return self.train if name == "train" else self.test
+
+
+def model_digest(ref: ModelRef) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    for name in ("S.keras", "P.keras", "D.keras"):
+        h.update((ref.path / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _load_models(ref: ModelRef):
+    import_tf()
+    import keras
+
+    return tuple(keras.models.load_model(ref.path / f"{n}.keras", compile=False) for n in ("S", "P", "D"))
+
+
+def run_model(S, P, D, x: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(sanitized float, P argmax, D argmax, L1 distortion per window)`` of normalized windows ``x``."""
+    tf = import_tf()
+
+    @tf.function(reduce_retracing=True)
+    def step(xb):
+        s = S(xb, training=False)
+        return s, tf.argmax(P(s, training=False), axis=1), tf.argmax(D(s, training=False), axis=1)
+
+    outs, acts, senss = [], [], []
+    for lo in range(0, len(x), batch):
+        s, a, d = step(tf.constant(x[lo:lo + batch]))
+        outs.append(s.numpy())
+        acts.append(a.numpy())
+        senss.append(d.numpy())
+    s = np.concatenate(outs) if outs else np.zeros_like(x)
+    dist = np.abs(s - x).mean(axis=(1, 2)).astype(np.float32)
+    return s, np.concatenate(acts).astype(np.int64), np.concatenate(senss).astype(np.int64), dist
+
+
+def _compute(ref: ModelRef, ctx: RunContext, target: Path) -> None:
+    S, P, D = _load_models(ref)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for side in (ctx.train, ctx.test):
+        s, act, sens, dist = run_model(S, P, D, side.x)
+        counts = to_int16(ctx.norm.denormalize(s))
+        np.save(tmp / f"{side.name}_windows.npy", counts)
+        np.savez(tmp / f"{side.name}_outputs.npz", act_pred=act, sens_pred=sens, distortion=dist,
+                 features=window_features(counts))
+    (tmp / "meta.json").write_text(json.dumps({"model": ref.key, "path": str(ref.path), "version": CACHE_VERSION,
+                                               "train": len(ctx.train), "test": len(ctx.test)}))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def _load_side(folder: Path, side: Side) -> SideOutputs:
+    windows = np.load(folder / f"{side.name}_windows.npy", mmap_mode="r")
+    with np.load(folder / f"{side.name}_outputs.npz") as z:
+        out = SideOutputs(windows=windows, act_pred=z["act_pred"], sens_pred=z["sens_pred"],
+                          distortion=z["distortion"], features=z["features"])
+    if len(windows) != len(side):
+        raise ValueError("stale cache")
+    return out
+
+
+def outputs(ref: ModelRef, ctx: RunContext, cache_root: Path) -> tuple[ModelOutputs, bool]:
+    """The model's outputs, from the cache when present. Returns ``(outputs, computed_now)``."""
+    target = cache_root / f"{ref.key}-{model_digest(ref)}"
+    computed = False
+    if not (target / "meta.json").is_file():
+        _compute(ref, ctx, target)
+        computed = True
+    try:
+        return ModelOutputs(ref, _load_side(target, ctx.train), _load_side(target, ctx.test)), computed
+    except (OSError, ValueError, KeyError):
+        shutil.rmtree(target, ignore_errors=True)
+        _compute(ref, ctx, target)
+        return ModelOutputs(ref, _load_side(target, ctx.train), _load_side(target, ctx.test)), True
+
+
+def all_outputs(ctx: RunContext, cache_root: Path, step=None) -> list[ModelOutputs]:
+    """Outputs of every model of the evaluation (grid first, then baselines), advancing ``step`` per model."""
+    result = []
+    for ref in ctx.models:
+        out, computed = outputs(ref, ctx, cache_root)
+        result.append(out)
+        if step is not None:
+            step.advance(1, note=f"{ref.key} ({'sanitized' if computed else 'cached'})")
+    return result

@@ -1,0 +1,219 @@
+"""``dysan export``: a trained device-family run -> the model bundle the wearable runs.
+
+For each grid point: full-int8 TFLite of S, P and D (batch 1, int8 input and output, calibrated on real
+training windows), the model images of the C kernels, then one bundle image plus a manifest::
+
+    OUT/manifest.json            format version, contract, normalization, quantization, α/λ, sha256 of files
+    OUT/bundle.bin               the DYSB bundle image (``bundle_format``), what the device loads
+    OUT/<point>/{S,P,D}.tflite   the int8 models (what TFLM and the reference pipeline run)
+    OUT/dysan_bundle.c           the bundle as a C array for the firmware's BUNDLE region (``--c-out`` too)
+
+P and D read their sanitizer's int8 output directly on the device, so their input quantization is forced to
+S's output quantization (:func:`dysan.export.quantize.convert`); all sanitizers share one input
+quantization (same calibration windows), which the bundle header carries with the normalization as the
+device's preprocessing parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from .. import contract, ui
+from ..errors import DysanError
+from ..preprocess import Normalization
+from ..train.grid import GridPoint
+from . import bundle_format, model_image, quantize
+
+MANIFEST_VERSION = 1
+CALIBRATION_WINDOWS = 400
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], list[GridPoint]]:
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise DysanError(f"{run_dir}: not a run directory (no config.json; train one with `dysan train`)")
+    config = json.loads(cfg_path.read_text())
+    with np.load(run_dir / "data.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    points = [GridPoint(p["alpha"], p["lambda"]) for p in config["grid"]]
+    missing = [p.name for p in points if not (run_dir / "models" / p.name / "done.json").exists()]
+    if missing:
+        raise DysanError(f"{run_dir}: {len(missing)} grid point(s) not trained yet ({', '.join(missing[:4])}...); "
+                         "rerun the same `dysan train` command to finish them")
+    return config, arrays, points
+
+
+def builders(config: dict) -> dict[str, partial]:
+    from ..nets import device
+
+    train = config["train"]
+    if train["family"] != "device":
+        raise DysanError(f"the {train['family']} family is host-only (its ops and size do not fit the device); "
+                         "export a --family device run")
+    n_act = len(config["classes"])
+    return {"S": partial(device.sanitizer, train["width"]), "P": partial(device.predictor, n_act),
+            "D": partial(device.discriminator, 2)}
+
+
+def _score_default_model(outputs: dict[str, dict], y_act: np.ndarray, y_sens: np.ndarray,
+                         schedule: bundle_format.ScheduleDefaults) -> tuple[int, list[dict]]:
+    """The model best on average (the paper's *fixed* model) by the selection score on training windows."""
+    from ..selection import segment_scores
+
+    names = list(outputs)
+    act = np.stack([outputs[n]["p_pred"] == y_act for n in names], axis=1)
+    sens = np.stack([outputs[n]["d_pred"] == y_sens for n in names], axis=1)
+    scores = segment_scores(act, sens, np.ones_like(act), schedule.score_x_q15, schedule.score_y_q15)
+    table = [{"model": n, "own_P_acc": float(act[:, i].mean()), "own_D_acc": float(sens[:, i].mean()),
+              "score_q16": int(scores[i])} for i, n in enumerate(names)]
+    return int(np.argmax(scores)), table
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, schedule: bundle_format.ScheduleDefaults | None = None,
+               c_out: str | Path | None = None, progress=ui.progress) -> dict:
+    """Export every grid point of ``run_dir``; returns the manifest (also written to OUT/manifest.json)."""
+    import keras
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    schedule = schedule or bundle_format.ScheduleDefaults()
+    config, arrays, points = load_run(run_dir)
+    build = builders(config)
+    norm = Normalization.from_dict(config["normalization"])
+    rng = np.random.default_rng(config["train"]["seed"])
+    x_train = arrays["x_train"]
+    calib_idx = np.sort(rng.choice(len(x_train), size=min(CALIBRATION_WINDOWS, len(x_train)), replace=False))
+    calib = x_train[calib_idx]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    models_meta, bundle_models, outputs = [], [], {}
+    s_input_quant = None
+    with progress(f"exporting {len(points)} grid points to int8", len(points)) as step:
+        for point in points:
+            src = run_dir / "models" / point.name
+            float_models = {k: keras.models.load_model(src / f"{k}.keras", compile=False) for k in "SPD"}
+            s_b1 = quantize.rebuild_batch1(float_models["S"], build["S"])
+            s_flat = quantize.convert(s_b1, calib)
+            q_s = quantize.io_quant(s_flat)
+            if s_input_quant is None:
+                s_input_quant = q_s["input"]
+            elif q_s["input"] != s_input_quant:
+                raise DysanError(f"{point.name}: sanitizer input quantization {q_s['input']} differs from the "
+                                 f"bundle's {s_input_quant} (all sanitizers must share the device preprocessing)")
+            s_out = float_models["S"].predict(calib, batch_size=256, verbose=0)
+            flats = {"S": s_flat}
+            for k in "PD":
+                b1 = quantize.rebuild_batch1(float_models[k], build[k])
+                flats[k] = quantize.convert(b1, s_out, input_quant=q_s["output"])
+            images = {k: model_image.image_from_tflite(v) for k, v in flats.items()}
+            target = out_dir / point.name
+            target.mkdir(exist_ok=True)
+            files = {}
+            for k, flat in flats.items():
+                (target / f"{k}.tflite").write_bytes(flat)
+                files[k] = {"path": f"{point.name}/{k}.tflite", "sha256": _sha256(flat), "bytes": len(flat),
+                            "quantization": quantize.io_quant(flat), **_image_report(images[k])}
+            models_meta.append({"index": len(models_meta), "name": point.name, "alpha": point.alpha,
+                                "lambda": point.lam, "files": files})
+            bundle_models.append(bundle_format.BundleModel(point.alpha, point.lam, images["S"].data,
+                                                           images["P"].data, images["D"].data))
+            sample = x_train[: min(2048, len(x_train))]
+            s_float = float_models["S"].predict(sample, batch_size=256, verbose=0)
+            outputs[point.name] = {
+                "p_pred": float_models["P"].predict(s_float, batch_size=256, verbose=0).argmax(1),
+                "d_pred": float_models["D"].predict(s_float, batch_size=256, verbose=0).argmax(1),
+            }
+            step.advance(1, note=point.name)
+    n_train_sample = min(2048, len(x_train))
+    default_model, fixed_table = _score_default_model(outputs, arrays["ya_train"][:n_train_sample],
+                                                      arrays["ys_train"][:n_train_sample], schedule)
+    assert s_input_quant is not None
+    multipliers = norm.multipliers(s_input_quant[0])
+    max_arena = max(f["arena_bytes"] for m in models_meta for f in m["files"].values())
+    bundle_id = int.from_bytes(hashlib.sha256(json.dumps(models_meta, sort_keys=True).encode()).digest()[:4],
+                               "little")
+    bundle = bundle_format.pack(bundle_models, n_classes=len(config["classes"]), center=norm.center,
+                                multipliers=multipliers, input_zp=s_input_quant[1], default_model=default_model,
+                                schedule=schedule, max_arena=max_arena, bundle_id=bundle_id)
+    (out_dir / "bundle.bin").write_bytes(bundle)
+    manifest = {
+        "format_version": MANIFEST_VERSION,
+        "bundle_format_version": bundle_format.VERSION,
+        "created_unix": int(time.time()),
+        "run": str(run_dir),
+        "data": config["data"],
+        "synthetic": config.get("synthetic", False),
+        "protocol": config["protocol"],
+        "family": config["train"]["family"],
+        "classes": config["classes"],
+        "attribute": config["attribute"],
+        "attribute_labels": config["attribute_labels"],
+        "contract": contract.as_dict(),
+        "normalization": {**norm.to_dict(), "multipliers": list(multipliers), "input_scale": s_input_quant[0],
+                          "input_zero_point": s_input_quant[1]},
+        "schedule": asdict(schedule),
+        "default_model": default_model,
+        "fixed_model_table": fixed_table,
+        "bundle": {"path": "bundle.bin", "sha256": _sha256(bundle), "bytes": len(bundle), "id": bundle_id,
+                   "max_arena_bytes": max_arena},
+        "models": models_meta,
+        "seconds": round(time.time() - t0, 1),
+    }
+    c_text = render_bundle_c(bundle, manifest)
+    (out_dir / "dysan_bundle.c").write_text(c_text)
+    manifest["files"] = {"dysan_bundle.c": _sha256(c_text.encode())}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if c_out is not None:
+        c_dir = Path(c_out)
+        c_dir.mkdir(parents=True, exist_ok=True)
+        (c_dir / "dysan_bundle.c").write_text(c_text)
+    return manifest
+
+
+def _image_report(image: model_image.ModelImage) -> dict:
+    rep = image.report()
+    return {"image_bytes": rep["flash_bytes"], "arena_bytes": rep["arena_bytes"], "macs": rep["total_macs"]}
+
+
+def render_bundle_c(bundle: bytes, manifest: dict) -> str:
+    """The bundle as a const array in section ``dysan_bundle`` (linked at the start of the BUNDLE region),
+    preceded by a readable summary: every model's α/λ, sizes and quantization parameters."""
+    norm = manifest["normalization"]
+    lines = [
+        "/* GENERATED by `dysan export` -- the default model bundle of this firmware image. Do not edit.",
+        f" * source run: {manifest['run']}  data: {manifest['data']}" + ("  (SYNTHETIC)" if manifest["synthetic"]
+                                                                         else ""),
+        f" * {len(manifest['models'])} models x (S, P, D), {len(bundle)} bytes, sha256 {manifest['bundle']['sha256']}",
+        f" * preprocessing: center {norm['center']}, multipliers {norm['multipliers']} (>> {contract.NORM_SHIFT}), "
+        f"input zero point {norm['input_zero_point']} (scale {norm['input_scale']:.6g})",
+        f" * default (fixed) model: {manifest['default_model']}; schedule {manifest['schedule']}",
+        " *",
+        " *  id  alpha  lambda   S bytes  P bytes  D bytes   S MACs   arena   S out quant (scale, zp)",
+    ]
+    for m in manifest["models"]:
+        f = m["files"]
+        q = f["S"]["quantization"]["output"]
+        lines.append(f" * {m['index']:3d}  {m['alpha']:.2f}   {m['lambda']:.2f}   {f['S']['image_bytes']:7d}  "
+                     f"{f['P']['image_bytes']:7d}  {f['D']['image_bytes']:7d}  {f['S']['macs']:7d}  "
+                     f"{max(f[k]['arena_bytes'] for k in 'SPD'):6d}   ({q[0]:.6g}, {q[1]})")
+    lines += [
+        " */",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        f'__attribute__((section("dysan_bundle"), used, aligned(8))) const uint8_t dysan_default_bundle[{len(bundle)}] = {{',
+    ]
+    for i in range(0, len(bundle), 24):
+        lines.append("    " + ",".join(f"0x{b:02x}" for b in bundle[i:i + 24]) + ",")
+    lines += ["};", f"const size_t dysan_default_bundle_len = {len(bundle)};", ""]
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""``dysan export --verify``: the int8 models against TFLM, the TF Lite interpreter and the float models.
+
+Checks, on windows of the run's evaluation split (the device-exact int8 input: counts -> quantize_input):
+
+1. every .tflite runs in the ``tflite-micro`` interpreter (TFLM's reference kernels, as on the device);
+2. TFLM and the TF Lite interpreter (built-in reference kernels) differ by at most 1 LSB per output;
+3. int8 vs float Keras (float windows through float S, P, D; device-quantized windows through the int8
+   models): own-P and own-D accuracy on the sanitized windows within 1 point;
+4. the int8 sanitizer vs the float one, seen by outside analysts: feature random forests (activity, and
+   the sensitive attribute) trained on float-sanitized training windows and tested on float-sanitized
+   test windows, versus the same trained and tested on int8-sanitized windows: within 2 points.
+
+Returns a JSON-able report with every number and a ``passed`` flag per check (thresholds in ``LIMITS``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..classifiers import RFClassifier
+from ..errors import DysanError
+from ..preprocess import Normalization, quantize_input
+from ..tfutil import import_tf, quiet
+
+LIMITS = {"tflm_vs_tflite_lsb": 1, "p_d_points": 1.0, "sanitizer_points": 2.0}
+
+
+class Int8Model:
+    """One .tflite in TFLM (and optionally the TF Lite reference interpreter), int8 in, int8 out."""
+
+    def __init__(self, flat: bytes, with_tflite: bool = False) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.tflm = runtime.Interpreter.from_bytes(flat)
+        self.tfl = None
+        if with_tflite:
+            tf = import_tf()
+            with quiet():
+                self.tfl = tf.lite.Interpreter(
+                    model_content=flat,
+                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+                self.tfl.allocate_tensors()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out = []
+        for w in x:
+            self.tflm.set_input(w[None], 0)
+            self.tflm.invoke()
+            out.append(self.tflm.get_output(0)[0].copy())
+        return np.stack(out)
+
+    def run_tflite(self, x: np.ndarray) -> np.ndarray:
+        assert self.tfl is not None
+        i, o = self.tfl.get_input_details()[0]["index"], self.tfl.get_output_details()[0]["index"]
+        out = []
+        for w in x:
+            self.tfl.set_tensor(i, w[None])
+            self.tfl.invoke()
+            out.append(self.tfl.get_tensor(o)[0].copy())
+        return np.stack(out)
+
+
+def dequantize(q: np.ndarray, quant) -> np.ndarray:
+    scale, zp = quant
+    return (q.astype(np.float32) - zp) * np.float32(scale)
+
+
+def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 1000, progress=None) -> dict:
+    import keras
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    with np.load(run_dir / "data.npz") as z:
+        x_test, ya, ys = z["x_test"], z["ya_test"], z["ys_test"]
+        x_train, ya_tr, ys_tr = z["x_train"], z["ya_train"], z["ys_train"]
+    if len(x_test) == 0:
+        raise DysanError("the run has no evaluation windows to verify on")
+    norm = Normalization.from_dict(config["normalization"])
+    rng = np.random.default_rng(0)
+    pick = np.sort(rng.choice(len(x_test), size=min(n_windows, len(x_test)), replace=False))
+    train_pick = np.sort(rng.choice(len(x_train), size=min(3 * n_windows, len(x_train)), replace=False))
+    x_f, ya_f, ys_f = x_test[pick], ya[pick], ys[pick]
+    counts = np.rint(norm.denormalize(x_f)).astype(np.int16)
+    nm = manifest["normalization"]
+    x_q = quantize_input(counts, tuple(nm["center"]), tuple(nm["multipliers"]), nm["input_zero_point"])
+    train_counts = np.rint(norm.denormalize(x_train[train_pick])).astype(np.int16)
+    x_train_q = quantize_input(train_counts, tuple(nm["center"]), tuple(nm["multipliers"]), nm["input_zero_point"])
+    per_model = []
+    worst_lsb = 0
+    for m in manifest["models"]:
+        src = run_dir / "models" / m["name"]
+        fl = {k: keras.models.load_model(src / f"{k}.keras", compile=False) for k in "SPD"}
+        q = {k: Int8Model((out_dir / m["files"][k]["path"]).read_bytes(), with_tflite=True) for k in "SPD"}
+        s_q = q["S"].run(x_q)
+        lsb = {"S": int(np.abs(s_q.astype(int) - q["S"].run_tflite(x_q).astype(int)).max())}
+        p_q, d_q = q["P"].run(s_q), q["D"].run(s_q)
+        lsb["P"] = int(np.abs(p_q.astype(int) - q["P"].run_tflite(s_q).astype(int)).max())
+        lsb["D"] = int(np.abs(d_q.astype(int) - q["D"].run_tflite(s_q).astype(int)).max())
+        worst_lsb = max(worst_lsb, *lsb.values())
+        s_f = fl["S"].predict(x_f, batch_size=256, verbose=0)
+        p_f = fl["P"].predict(s_f, batch_size=256, verbose=0).argmax(1)
+        d_f = fl["D"].predict(s_f, batch_size=256, verbose=0).argmax(1)
+        acc = {
+            "P_float": float((p_f == ya_f).mean()), "P_int8": float((p_q.argmax(1) == ya_f).mean()),
+            "D_float": float((d_f == ys_f).mean()), "D_int8": float((d_q.argmax(1) == ys_f).mean()),
+        }
+        # Outside analysts, each trained on the kind of output it is tested on (float-sanitized or
+        # int8-sanitized windows, in counts, as a service would receive them).
+        s_out_quant = tuple(m["files"]["S"]["quantization"]["output"])
+        train_f = norm.denormalize(fl["S"].predict(x_train[train_pick], batch_size=256, verbose=0))
+        train_q = norm.denormalize(dequantize(q["S"].run(x_train_q), s_out_quant))
+        test_f = norm.denormalize(s_f)
+        test_q = norm.denormalize(dequantize(s_q, s_out_quant))
+        analysts = {}
+        for task, y_tr, y_te in (("activity", ya_tr[train_pick], ya_f), ("sensitive", ys_tr[train_pick], ys_f)):
+            analysts[task] = {
+                kind: float((RFClassifier(seed=0, n_estimators=100).fit(tr, y_tr).predict(te) == y_te).mean())
+                for kind, tr, te in (("float", train_f, test_f), ("int8", train_q, test_q))
+            }
+        def points(a: float, b: float) -> float:
+            return round(100 * abs(a - b), 6)  # accuracies are k/n: round away float noise before comparing
+
+        diffs = {
+            "P_points": points(acc["P_float"], acc["P_int8"]),
+            "D_points": points(acc["D_float"], acc["D_int8"]),
+            "activity_analyst_points": points(analysts["activity"]["float"], analysts["activity"]["int8"]),
+            "sensitive_attacker_points": points(analysts["sensitive"]["float"], analysts["sensitive"]["int8"]),
+        }
+        per_model.append({"model": m["name"], "max_lsb_tflm_vs_tflite": lsb, "accuracy": acc,
+                          "analysts": analysts, "differences": diffs})
+        if progress is not None:
+            progress(m["name"])
+    worst = {k: max(r["differences"][k] for r in per_model) for k in per_model[0]["differences"]}
+    checks = {
+        "tflm_runs_every_model": True,
+        "tflm_vs_tflite_max_lsb": {"value": worst_lsb, "limit": LIMITS["tflm_vs_tflite_lsb"],
+                                   "passed": worst_lsb <= LIMITS["tflm_vs_tflite_lsb"]},
+        "p_d_int8_vs_float_points": {"value": max(worst["P_points"], worst["D_points"]),
+                                     "limit": LIMITS["p_d_points"],
+                                     "passed": max(worst["P_points"], worst["D_points"]) <= LIMITS["p_d_points"]},
+        "sanitizer_int8_vs_float_points": {
+            "value": max(worst["activity_analyst_points"], worst["sensitive_attacker_points"]),
+            "limit": LIMITS["sanitizer_points"],
+            "passed": max(worst["activity_analyst_points"], worst["sensitive_attacker_points"])
+            <= LIMITS["sanitizer_points"]},
+    }
+    return {"windows": len(pick), "checks": checks, "passed": all(c is True or c["passed"] for c in checks.values()),
+            "models": per_model}

@@ -1,0 +1,130 @@
+"""Export: int8 TFLite + model images + bundle + manifest, bit-exact C kernels on every exported model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_nn_support import run_image, tflm_run
+
+from dysan.cli import main
+from dysan.export import bundle_format, model_image
+from dysan.export.size_report import size_report
+from dysan.export.verify import verify_export
+from dysan.preprocess import Normalization, quantize_input
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def _device_inputs(run_dir: Path, manifest: dict, n: int) -> np.ndarray:
+    """Evaluation windows as the device quantizes them (counts -> int8)."""
+    cfg = json.loads((run_dir / "config.json").read_text())
+    with np.load(run_dir / "data.npz") as z:
+        x = z["x_test"][:n]
+    counts = np.rint(Normalization.from_dict(cfg["normalization"]).denormalize(x)).astype(np.int16)
+    nm = manifest["normalization"]
+    return quantize_input(counts, tuple(nm["center"]), tuple(nm["multipliers"]), nm["input_zero_point"])
+
+
+def test_manifest_bundle_and_files_agree(tiny_run, tiny_export):
+    m = _manifest(tiny_export)
+    assert m["format_version"] == 1 and m["synthetic"] is True and len(m["models"]) == 4
+    assert m["contract"]["window"] == 125 and m["contract"]["channels"][0] == "acc_x"
+    bundle = (tiny_export / "bundle.bin").read_bytes()
+    assert hashlib.sha256(bundle).hexdigest() == m["bundle"]["sha256"]
+    header, models = bundle_format.unpack(bundle)
+    assert header["n_models"] == 4 and header["n_classes"] == len(m["classes"])
+    assert [header[f"center{i}"] for i in range(6)] == m["normalization"]["center"]
+    assert [header[f"mult{i}"] for i in range(6)] == m["normalization"]["multipliers"]
+    assert header["input_zp"] == m["normalization"]["input_zero_point"]
+    assert header["default_model"] == m["default_model"]
+    s_in = {tuple(e["files"]["S"]["quantization"]["input"]) for e in m["models"]}
+    assert len(s_in) == 1  # one device preprocessing for every sanitizer
+    for entry, meta in zip(models, m["models"], strict=True):
+        assert entry["alpha_milli"] == round(1000 * meta["alpha"]) and entry["lambda_milli"] == round(1000 * meta["lambda"])
+        s_out = meta["files"]["S"]["quantization"]["output"]
+        for net in "SPD":
+            f = meta["files"][net]
+            flat = (tiny_export / f["path"]).read_bytes()
+            assert hashlib.sha256(flat).hexdigest() == f["sha256"]
+            assert entry[net] == model_image.image_from_tflite(flat).data
+            if net != "S":  # P and D read S's int8 output as is: same quantization (float32 rounding aside)
+                assert f["quantization"]["input"][1] == s_out[1]
+                assert f["quantization"]["input"][0] == pytest.approx(s_out[0], rel=1e-6)
+
+
+def test_every_exported_model_is_bit_exact_in_c(tiny_run, tiny_export):
+    """Every S, P and D of the exported grid on 200 windows: C kernels (host build) == TFLM, byte for byte."""
+    m = _manifest(tiny_export)
+    x = _device_inputs(tiny_run, m, 200)
+    assert len(x) == 200
+    kinds = set()
+    for meta in m["models"]:
+        flats = {k: (tiny_export / meta["files"][k]["path"]).read_bytes() for k in "SPD"}
+        s_out = tflm_run(flats["S"], x[:, None])  # (n, 750) int8
+        windows = s_out.reshape(len(x), 1, *x.shape[1:])
+        for net, inputs, want in (("S", x[:, None], s_out), ("P", windows, None), ("D", windows, None)):
+            image = model_image.image_from_tflite(flats[net])
+            kinds.update(op.kind for op in image.ops)
+            expected = want if want is not None else tflm_run(flats[net], inputs)
+            got = run_image(image.data, inputs.reshape(len(inputs), -1))
+            assert got.rc == 0, got.stdout
+            np.testing.assert_array_equal(got.outputs, expected, err_msg=f"{meta['name']} {net}")
+    # every op the device family uses was exercised
+    assert kinds >= {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "MEAN", "FULLY_CONNECTED"}
+
+
+def test_verify_reports_every_check(tiny_run, tiny_export):
+    rep = verify_export(tiny_run, tiny_export, n_windows=300)
+    assert rep["checks"]["tflm_vs_tflite_max_lsb"]["passed"], rep["checks"]
+    assert rep["checks"]["tflm_vs_tflite_max_lsb"]["value"] <= 1
+    for name in ("p_d_int8_vs_float_points", "sanitizer_int8_vs_float_points"):
+        assert 0 <= rep["checks"][name]["value"] <= 100
+    assert len(rep["models"]) == 4
+
+
+def test_size_report_and_c_source(tiny_export, tmp_path):
+    rep = size_report(tiny_export, rf_table_bytes=1000)
+    t = rep["totals"]
+    assert len(rep["per_model"]) == 12
+    assert t["bundle_bytes"] >= t["model_images_bytes"] and t["max_arena_bytes"] > 0
+    assert t["sanitize_macs_per_window"] <= 1_000_000
+    c = tiny_export / "dysan_bundle.c"
+    obj = tmp_path / "b.o"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c", str(c), "-o", str(obj)], check=True)
+    assert obj.stat().st_size > _manifest(tiny_export)["bundle"]["bytes"]
+
+
+def test_export_refuses_what_it_cannot_run(tiny_run, tmp_path, capsys):
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    paper = tmp_path / "paper-run"
+    paper.mkdir()
+    (paper / "config.json").write_text(json.dumps({**cfg, "train": {**cfg["train"], "family": "paper"}}))
+    (paper / "data.npz").write_bytes((tiny_run / "data.npz").read_bytes())
+    for p in cfg["grid"]:
+        d = paper / "models" / p["name"]
+        d.mkdir(parents=True)
+        (d / "done.json").write_text("{}")
+    assert main(["export", str(paper), "--out", str(tmp_path / "o")]) == 2
+    assert "host-only" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["truncate", "magic"])
+def test_bundle_reader_rejects_corruption(tiny_export, bad):
+    data = bytearray((tiny_export / "bundle.bin").read_bytes())
+    if bad == "truncate":
+        data = data[:1000]
+    else:
+        data[0] ^= 0xFF
+    from dysan.errors import DysanError
+
+    with pytest.raises(DysanError):
+        bundle_format.unpack(bytes(data))
