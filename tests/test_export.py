@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_nn_support import run_image, tflm_run
 
 from dysan.cli import main
 from dysan.export import bundle_format, model_image
 from dysan.export.size_report import size_report
 from dysan.export.verify import verify_export
 from dysan.preprocess import Normalization, quantize_input
+from test_nn_support import run_image, tflm_run
 
 
 def _manifest(out: Path) -> dict:
@@ -47,7 +47,8 @@ def test_manifest_bundle_and_files_agree(tiny_run, tiny_export):
     s_in = {tuple(e["files"]["S"]["quantization"]["input"]) for e in m["models"]}
     assert len(s_in) == 1  # one device preprocessing for every sanitizer
     for entry, meta in zip(models, m["models"], strict=True):
-        assert entry["alpha_milli"] == round(1000 * meta["alpha"]) and entry["lambda_milli"] == round(1000 * meta["lambda"])
+        assert entry["alpha_milli"] == round(1000 * meta["alpha"])
+        assert entry["lambda_milli"] == round(1000 * meta["lambda"])
         s_out = meta["files"]["S"]["quantization"]["output"]
         for net in "SPD":
             f = meta["files"][net]

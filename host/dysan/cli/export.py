@@ -41,8 +41,8 @@ def add_parser(sub) -> None:
 def default_rf_bytes(run_dir: Path) -> tuple[int, dict]:
     """Table size of the default calibration RF: 20 trees on ~30 s of each activity (from the run's data)."""
     from ..calibration import rf
-    from ..preprocess import Normalization
     from ..export.exporter import load_run
+    from ..preprocess import Normalization
 
     config, arrays, _ = load_run(run_dir)
     norm = Normalization.from_dict(config["normalization"])

@@ -211,7 +211,8 @@ def render_bundle_c(bundle: bytes, manifest: dict) -> str:
         "#include <stddef.h>",
         "#include <stdint.h>",
         "",
-        f'__attribute__((section("dysan_bundle"), used, aligned(8))) const uint8_t dysan_default_bundle[{len(bundle)}] = {{',
+        '__attribute__((section("dysan_bundle"), used, aligned(8)))',
+        f"const uint8_t dysan_default_bundle[{len(bundle)}] = {{",
     ]
     for i in range(0, len(bundle), 24):
         lines.append("    " + ",".join(f"0x{b:02x}" for b in bundle[i:i + 24]) + ",")
