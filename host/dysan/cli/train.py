@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=int, default=TrainConfig.batch_size, help="batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, default=TrainConfig.learning_rate,
                    help="Adam learning rate (default: %(default)s)")
-    p.add_argument("--k-pred", type=int, default=1, help="P steps per S step (default: %(default)s)")
-    p.add_argument("--k-disc", type=int, default=1, help="D steps per S step (default: %(default)s)")
+    p.add_argument("--k-pred", type=int, default=TrainConfig.k_pred, help="P steps per S step (default: %(default)s)")
+    p.add_argument("--k-disc", type=int, default=TrainConfig.k_disc, help="D steps per S step (default: %(default)s)")
     p.add_argument("--width", type=int, default=TrainConfig.width, help="device sanitizer width (default: %(default)s)")
     p.add_argument("--pretrain-epochs", type=int, default=TrainConfig.pretrain_epochs,
                    help="epochs of the shared P/D warm start on raw windows, 0 for none (default: %(default)s)")
