@@ -416,3 +416,95 @@ def test_gap_triggers_resend(synthetic_bundle, synthetic_rf, stream) -> None:  #
             s.poll(0.1)
         assert 4 in s.windows and s.windows[4].data == got[3].data and not s.lost
         assert s.stats().windows_acked == 12
+
+
+# ---- robustness: garbage on the link, the application under ASan + UBSan ---------------------------------------
+
+
+def _garbage_frames(rng: np.random.Generator, n: int) -> list[bytes]:
+    """Random bytes, and well-framed (valid CRC) frames of every message id with random payloads."""
+    from dysan.protocol import Frame
+    from dysan.protocol.schema import BY_ID
+
+    out = [bytes(rng.integers(0, 256, size=int(rng.integers(1, 3000)), dtype=np.uint8)) for _ in range(n // 4)]
+    ids = sorted(BY_ID)
+    for _ in range(n):
+        msg_id = int(rng.choice(ids)) if rng.random() < 0.9 else int(rng.integers(0, 256))
+        payload = bytes(rng.integers(0, 256, size=int(rng.integers(0, 1504)), dtype=np.uint8))
+        if rng.random() < 0.5 and msg_id in BY_ID:
+            payload = payload[: BY_ID[msg_id].fixed_size + int(rng.integers(0, 3))]
+        out.append(Frame(msg_id, payload, int(rng.integers(0, 65536))).encode())
+    return out
+
+
+def _survives_garbage(s: Session, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for chunk in _garbage_frames(rng, 200):
+        s.write(chunk)
+        s.poll(0.0)
+    s.ping()
+    info = s.hello()
+    assert info.proto_version == 1
+
+
+def test_garbage_on_the_link_is_survived(synthetic_bundle, synthetic_rf, stream) -> None:  # noqa: F811
+    with device() as s:
+        ready(s, synthetic_bundle, synthetic_rf)
+        before = content(s.replay(stream))
+        _survives_garbage(s, 11)
+        st = s.stats()
+        assert st.crc_errors + st.cobs_errors + st.length_errors + st.msg_errors > 50
+        s.windows.clear()
+        assert content(s.replay(stream)) == before
+
+
+def test_application_under_asan(tmp_path, synthetic_bundle, synthetic_rf, stream) -> None:  # noqa: F811
+    """The whole application built with -fsanitize=address,undefined: uploads (a good and a malformed
+    bundle), a replay equal to the reference, calibration, garbage frames -- no sanitizer report."""
+    build_firmware("SAN=1", "host")
+    san = HOST_APP.parents[1] / "host-san" / "dysan"
+    want = ref_mod.ReferencePipeline(synthetic_bundle, synthetic_rf, 1, SCHED).run(stream)
+    with HostDevice(san, provision=TEST_IDENTITY, regions=tmp_path / "regions.bin") as dev:
+        s = Session(dev.serial, TEST_IDENTITY, timeout=20.0)
+        s.hello()
+        bad = bytearray(synthetic_bundle.image)
+        bad[140:148] = b"\xff" * 8  # model 0's P offset and size: outside the bundle
+        with pytest.raises(Exception, match="not activated"):
+            s.upload_bundle(bytes(bad))
+        ready(s, synthetic_bundle, synthetic_rf)
+        assert_same_windows(s.replay(stream), want, "host build under ASan")
+        s.set_mode(Mode.REPLAY)
+        s.calib_start(3)
+        s.push_samples(stream[:125 + 62 * 3])
+        s.wait_windows(3)
+        _survives_garbage(s, 12)
+        err = dev.stderr_text()
+    assert "ERROR: AddressSanitizer" not in err and "runtime error" not in err, err[-3000:]
+
+
+class _LossyLink:
+    """A pyserial-like link that loses the n-th written frame (a CHUNK swallowed by a noisy radio)."""
+
+    def __init__(self, inner, lose: int) -> None:
+        self.inner, self.lose, self.writes = inner, lose, 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.writes != self.lose:
+            self.inner.write(data)
+
+    def read(self, n: int) -> bytes:
+        self.inner.timeout = self.timeout
+        return self.inner.read(n)
+
+
+@pytest.mark.parametrize("lose", [3, 10, 41], ids=["first", "8th", "last"])
+def test_upload_survives_a_lost_chunk(synthetic_bundle, lose: int) -> None:  # noqa: F811
+    assert (len(synthetic_bundle.image) + 1023) // 1024 == 39  # writes: HELLO, BEGIN, 39 chunks, COMMIT
+    with HostDevice(HOST_APP, provision=TEST_IDENTITY) as dev:
+        link = _LossyLink(dev.serial, lose=lose)
+        s = Session(link, TEST_IDENTITY, timeout=1.0)
+        s.hello()
+        s.upload_bundle(synthetic_bundle.image, version=4)
+        info = s.hello()
+        assert info.bundle_valid and info.bundle_hash == hashlib.sha256(synthetic_bundle.image).digest()[:8]

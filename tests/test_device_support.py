@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dysan import contract
 from dysan.calibration import rf
-from dysan.device import random_bundle, reference
+from dysan.device import random_bundle, reference, stream_replay
 from dysan.device.provision import Identity
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,16 +66,15 @@ def calibration_forest(windows: np.ndarray, labels: np.ndarray, n_classes: int, 
     """An RF table small enough for the RF region (16 KB), from a few calibration windows per class."""
     rng = np.random.default_rng(seed)
     pick = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:40] for c in range(n_classes)])
-    forest = rf.train(windows[pick], labels[pick], n_classes, seed=seed, n_trees=10)
+    with np.errstate(**np.geterr()):  # rf.train imports emlearn, which sets numpy.seterr(all="raise") for good
+        forest = rf.train(windows[pick], labels[pick], n_classes, seed=seed, n_trees=10)
     assert len(forest.table) <= 16 * 1024
     return forest.table
 
 
 def subject_stream(ds, subject: str, max_samples: int | None = None) -> np.ndarray:
     """One subject's recordings back to back, as the int16 counts an IMU would deliver."""
-    recs = [r for r in ds.recordings if r.subject == subject]
-    s = np.concatenate([contract.to_counts(r.signal) for r in recs])
-    return s[:max_samples] if max_samples is not None else s
+    return stream_replay.subject_samples(ds, subject, max_samples=max_samples)
 
 
 def assert_same_windows(got: list, want: list[reference.SentWindow], what: str) -> None:

@@ -387,8 +387,8 @@ typedef struct {
 } dysan_msg_calib_stop_t;
 
 /*
- * SAMPLES (0x20, host->device): Replay mode only: samples that stand in for the IMU (QEMU has
- * none). Ignored in other modes.
+ * SAMPLES (0x20, host->device): Replay mode only (and a calibration session opened in it): samples
+ * that stand in for the IMU (QEMU has none). Ignored in other modes.
  */
 #define DYSAN_MSG_SAMPLES_SIZE 1
 #define DYSAN_MSG_SAMPLES_SAMPLES_MAX DYSAN_HOP

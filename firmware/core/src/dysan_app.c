@@ -33,8 +33,8 @@ typedef struct {
     dysan_auth_t auth;
     dysan_state_t state;
     uint8_t device_id[DYSAN_DEVICE_ID_SIZE];
-    /* models */
-    dysan_bundle_t bundle;
+    /* models (the loaded views live in the ML-path objects below) */
+    dysan_bundle_t *bundle;
     int bundle_valid;
     uint8_t bundle_hash8[8];
     uint32_t bundle_version;
@@ -47,15 +47,22 @@ typedef struct {
     uint16_t calib_left;
     uint32_t raw_seq;
     uint32_t next_seq; /* SANITIZED_WINDOW sequence numbers, from 1, never reused until reboot */
-    dysan_window_t win;
-    int16_t window[DYSAN_WINDOW * DYSAN_N_CHANNELS];
+    dysan_window_t *win;
+    int16_t *window;
     dysan_retx_t retx;
     uint32_t windows_sent, windows_retransmitted, raw_windows_sent;
     uint64_t work_link;
-    dysan_pipe_t pipe;
+    dysan_pipe_t *pipe;
 } app_t;
 
 static app_t g_app;
+
+/* The ML path's RAM, as separate objects so the benchmark can read each size from the ELF (nm -S): the
+ * pipeline (arena, segment buffers, kept outputs), the loaded bundle view, the sample ring, one window. */
+static dysan_pipe_t ml_pipe;
+static dysan_bundle_t ml_bundle;
+static dysan_window_t ml_ring;
+static int16_t ml_window[DYSAN_WINDOW * DYSAN_N_CHANNELS];
 
 /* ---- text for LOG / ERROR lines (no stdio in the firmware) ---------------------------------------------- */
 
@@ -160,10 +167,10 @@ static void schedule(const app_t *a, uint16_t *segment, uint16_t *candidates, ui
         *x = s->weight_x;
         *y = s->weight_y;
     } else if (a->bundle_valid) {
-        *segment = a->bundle.segment;
-        *candidates = a->bundle.candidates;
-        *x = a->bundle.score_x_q15;
-        *y = a->bundle.score_y_q15;
+        *segment = a->bundle->segment;
+        *candidates = a->bundle->candidates;
+        *x = a->bundle->score_x_q15;
+        *y = a->bundle->score_y_q15;
     } else {
         *segment = *candidates = *x = *y = 0u;
     }
@@ -180,14 +187,14 @@ static const char *not_ready(const app_t *a, text_t *t)
         t_str(t, "no valid model bundle");
     } else if (!a->rf_valid) {
         t_str(t, "no calibration RF loaded");
-    } else if (a->rf.n_classes != a->bundle.n_classes) {
+    } else if (a->rf.n_classes != a->bundle->n_classes) {
         t_str(t, "RF has ");
         t_u32(t, a->rf.n_classes);
         t_str(t, " classes, the bundle ");
-        t_u32(t, a->bundle.n_classes);
+        t_u32(t, a->bundle->n_classes);
     } else if (!(settings(a)->flags & DYSAN_STATE_F_SENSITIVE)) {
         t_str(t, "sensitive value not set");
-    } else if (settings(a)->sensitive_value >= a->bundle.sensitive_classes) {
+    } else if (settings(a)->sensitive_value >= a->bundle->sensitive_classes) {
         t_str(t, "sensitive value out of range");
     } else if (seg < 1u || seg > DYSAN_PIPE_MAX_SEGMENT) {
         t_str(t, "segment length out of range");
@@ -227,7 +234,7 @@ static void pipeline_failed(app_t *a, int rc)
     } else {
         a->bundle_valid = 0;
     }
-    dysan_pipe_disable(&a->pipe);
+    dysan_pipe_disable(a->pipe);
     send_log(a, DYSAN_LOG_ERROR, t.s);
 }
 
@@ -235,24 +242,24 @@ static void pipeline_failed(app_t *a, int rc)
  * now. `announce`: say why no sanitized windows will come, if so. */
 static void restart_stream(app_t *a, int announce)
 {
-    if (a->pipe.ready) {
-        const int rc = dysan_pipe_flush(&a->pipe, emit, a);
+    if (a->pipe->ready) {
+        const int rc = dysan_pipe_flush(a->pipe, emit, a);
         if (rc != DYSAN_PIPE_OK) {
             pipeline_failed(a, rc);
         }
     }
-    dysan_window_reset(&a->win);
+    dysan_window_reset(a->win);
     text_t t;
     const char *why = not_ready(a, &t);
     if (why == NULL) {
         uint16_t seg, cand, x, y;
         schedule(a, &seg, &cand, &x, &y);
-        const dysan_pipe_config_t cfg = {&a->bundle, &a->rf, settings(a)->sensitive_value, seg, cand, x, y};
-        if (dysan_pipe_configure(&a->pipe, &cfg) != DYSAN_PIPE_OK) {
+        const dysan_pipe_config_t cfg = {a->bundle, &a->rf, settings(a)->sensitive_value, seg, cand, x, y};
+        if (dysan_pipe_configure(a->pipe, &cfg) != DYSAN_PIPE_OK) {
             why = "pipeline configuration refused";
         }
     } else {
-        dysan_pipe_disable(&a->pipe);
+        dysan_pipe_disable(a->pipe);
     }
     if (why != NULL && announce && (a->mode == DYSAN_MODE_STREAMING || a->mode == DYSAN_MODE_REPLAY)) {
         text_t msg = {{0}, 0};
@@ -272,16 +279,16 @@ static void close_calibration(app_t *a)
 {
     a->calib_active = 0;
     a->mode = DYSAN_MODE_IDLE;
-    dysan_window_reset(&a->win);
+    dysan_window_reset(a->win);
 }
 
 static void window_ready(app_t *a)
 {
-    dysan_window_copy(&a->win, a->window);
+    dysan_window_copy(a->win, a->window);
     if (a->calib_active) {
         a->tx.id = DYSAN_MSG_RAW_WINDOW;
         a->tx.body.raw_window.seq = a->raw_seq++;
-        memcpy(a->tx.body.raw_window.samples, a->window, sizeof a->window);
+        memcpy(a->tx.body.raw_window.samples, a->window, sizeof ml_window);
         send_tx(a);
         a->raw_windows_sent++;
         if (a->calib_left > 0u && --a->calib_left == 0u) {
@@ -290,8 +297,8 @@ static void window_ready(app_t *a)
         }
         return;
     }
-    if (a->pipe.ready && (a->mode == DYSAN_MODE_STREAMING || a->mode == DYSAN_MODE_REPLAY)) {
-        const int rc = dysan_pipe_window(&a->pipe, a->window, emit, a);
+    if (a->pipe->ready && (a->mode == DYSAN_MODE_STREAMING || a->mode == DYSAN_MODE_REPLAY)) {
+        const int rc = dysan_pipe_window(a->pipe, a->window, emit, a);
         if (rc != DYSAN_PIPE_OK) {
             pipeline_failed(a, rc);
         }
@@ -300,7 +307,7 @@ static void window_ready(app_t *a)
 
 static void push_sample(app_t *a, const int16_t *sample)
 {
-    if (dysan_window_push(&a->win, sample)) {
+    if (dysan_window_push(a->win, sample)) {
         window_ready(a);
     }
 }
@@ -321,7 +328,7 @@ static void load_bundle(app_t *a, text_t *why)
         t_str(why, "no BUNDLE region");
         return;
     }
-    const int rc = dysan_bundle_load(region, cap, DYSAN_PIPE_ARENA_BYTES, &a->bundle, &diag);
+    const int rc = dysan_bundle_load(region, cap, DYSAN_PIPE_ARENA_BYTES, a->bundle, &diag);
     if (rc != DYSAN_BUNDLE_OK) {
         t_str(why, "bundle refused: ");
         t_str(why, dysan_bundle_strerror(rc));
@@ -340,15 +347,15 @@ static void load_bundle(app_t *a, text_t *why)
         return;
     }
     uint8_t hash[DYSAN_SHA256_SIZE];
-    dysan_sha256(region, a->bundle.size, hash);
+    dysan_sha256(region, a->bundle->size, hash);
     if ((s->flags & DYSAN_STATE_F_BUNDLE) &&
-        (s->bundle_size != a->bundle.size || memcmp(s->bundle_hash8, hash, 8) != 0)) {
-        a->bundle.n_models = 0;
+        (s->bundle_size != a->bundle->size || memcmp(s->bundle_hash8, hash, 8) != 0)) {
+        a->bundle->n_models = 0;
         t_str(why, "bundle region differs from the committed upload (interrupted upload?)");
         return;
     }
     memcpy(a->bundle_hash8, hash, 8);
-    a->bundle_version = (s->flags & DYSAN_STATE_F_BUNDLE) ? s->bundle_version : a->bundle.bundle_id;
+    a->bundle_version = (s->flags & DYSAN_STATE_F_BUNDLE) ? s->bundle_version : a->bundle->bundle_id;
     a->bundle_valid = 1;
 }
 
@@ -401,7 +408,7 @@ static void on_hello(app_t *a, int authenticated)
     if (a->bundle_valid) {
         memcpy(i->bundle_hash, a->bundle_hash8, sizeof i->bundle_hash);
         i->bundle_version = a->bundle_version;
-        i->model_count = (uint8_t)a->bundle.n_models;
+        i->model_count = (uint8_t)a->bundle->n_models;
     }
     i->rf_loaded = (uint8_t)a->rf_valid;
     i->sensitive_set = (s->flags & DYSAN_STATE_F_SENSITIVE) ? 1u : 0u;
@@ -420,7 +427,7 @@ static void on_stats(app_t *a)
     memset(&a->tx, 0, sizeof a->tx);
     a->tx.id = DYSAN_MSG_STATS;
     dysan_msg_stats_t *s = &a->tx.body.stats;
-    const dysan_pipe_stats_t *p = &a->pipe.stats;
+    const dysan_pipe_stats_t *p = &a->pipe->stats;
     s->frames_ok = a->dec.stats.frames_ok;
     s->crc_errors = a->dec.stats.crc_errors;
     s->cobs_errors = a->dec.stats.cobs_errors;
@@ -525,7 +532,7 @@ static void on_calib_start(app_t *a, const dysan_frame_t *f, uint16_t max_window
     a->calib_from_replay = (uint8_t)from_replay;
     a->calib_left = max_windows;
     a->raw_seq = 0;
-    dysan_window_reset(&a->win);
+    dysan_window_reset(a->win);
     send_cmd_ok(a, f);
 }
 
@@ -583,7 +590,7 @@ static void xfer_begin(app_t *a, const dysan_frame_t *f, dysan_xfer_t *x, uint32
         } else {
             a->rf_valid = 0;
         }
-        dysan_pipe_disable(&a->pipe);
+        dysan_pipe_disable(a->pipe);
     }
     int resumed = 0;
     const int rc = dysan_xfer_begin(x, total, sha, version, &resumed);
@@ -751,10 +758,14 @@ void dysan_app_init(void)
 {
     app_t *a = &g_app;
     memset(a, 0, sizeof *a);
+    a->pipe = &ml_pipe;
+    a->bundle = &ml_bundle;
+    a->win = &ml_ring;
+    a->window = ml_window;
     dysan_frame_decoder_init(&a->dec);
     dysan_retx_init(&a->retx);
-    dysan_window_reset(&a->win);
-    dysan_pipe_init(&a->pipe, dysan_port_cycles);
+    dysan_window_reset(a->win);
+    dysan_pipe_init(a->pipe, dysan_port_cycles);
     dysan_xfer_init(&a->xfer_bundle, DYSAN_REGION_BUNDLE, DYSAN_XFER_TARGET_BUNDLE);
     dysan_xfer_init(&a->xfer_rf, DYSAN_REGION_RF, DYSAN_XFER_TARGET_RF);
     a->mode = DYSAN_MODE_IDLE;
@@ -782,12 +793,13 @@ void dysan_app_init(void)
     t_u32(&t, (DYSAN_FW_VERSION >> 8) & 0xFFu);
     t_str(&t, ": bundle ");
     if (a->bundle_valid) {
-        t_u32(&t, a->bundle.n_models);
+        t_u32(&t, a->bundle->n_models);
         t_str(&t, " models, RF ");
     } else {
         t_str(&t, "none, RF ");
     }
     t_str(&t, a->rf_valid ? "loaded" : "none");
+    t_str(&t, dysan_nn_uses_dsp() ? ", int8 kernels: DSP (SMLAD)" : ", int8 kernels: portable");
     send_log(a, DYSAN_LOG_INFO, t.s);
     if (!provisioned) {
         send_log(a, DYSAN_LOG_WARN, "not provisioned: every signed command is refused");

@@ -84,7 +84,11 @@ def _align4(n: int) -> int:
 
 def table_from_sklearn(model) -> tuple[bytes, bool, int, int]:
     """Pack a fitted ``RandomForestClassifier`` via emlearn's flattened forest. Returns (table, pure, n, l)."""
-    import emlearn
+    saved = np.geterr()
+    try:
+        import emlearn  # its bayes module calls numpy.seterr(all="raise") at import: undo that below
+    finally:
+        np.seterr(**saved)
 
     n_features = int(model.n_features_in_)
     n_classes = int(model.n_classes_)

@@ -14,7 +14,8 @@ import sys
 from .. import __version__
 from ..errors import DysanError
 
-VERBS = ("data", "baseline", "models", "train", "evaluate", "report", "export", "codegen", "demo")
+VERBS = ("data", "baseline", "models", "train", "evaluate", "report", "export", "codegen", "demo", "bench-firmware",
+         "devices", "flash", "calibrate", "stream", "monitor")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -187,8 +187,8 @@ class ReferencePipeline:
         """The SANITIZED_WINDOW frames of one stream (from its first sample to its end), in order."""
         wins = windows_of(samples)
         n_models, seg = self.bundle.n_models, self.schedule.segment
-        n = len(wins) if flush else len(wins) // seg * seg
-        wins = wins[:n]
+        n = len(wins)  # every window is scored as it completes; without flush a partial segment waits
+        n_sent = n if flush else n // seg * seg
         if n == 0:
             self.stats = {"windows": 0, "candidates_scored": 0, "sanitizer_runs": 0, "reused": 0}
             return []
@@ -208,7 +208,7 @@ class ReferencePipeline:
                                   default_model=int(self.bundle.header["default_model"]))
         flags = FLAG_RF_LABEL_VALID | (FLAG_REPLAYED if replayed else 0)
         sent, runs = [], 0
-        for w in range(n):
+        for w in range(n_sent):
             m = int(chosen[w])
             out = outputs.get((w, m))
             if out is None:
@@ -216,5 +216,5 @@ class ReferencePipeline:
                 runs += 1
             sent.append(SentWindow(first_seq + w, m, int(labels[w]), flags, out.astype(np.int8).tobytes()))
         self.stats = {"windows": n, "candidates_scored": int(evaluated.sum()), "sanitizer_runs": runs,
-                      "reused": n - runs}
+                      "reused": n_sent - runs}
         return sent

@@ -48,6 +48,10 @@ DEFAULT_TIMEOUT = 5.0
 DEVICE_RETX_SLOTS = 16
 """Sanitized windows the firmware keeps for retransmission (DYSAN_RETX_SLOTS). Replay never pushes more windows
 than this beyond the last acknowledged one, so flow control alone can never make the device drop a window."""
+XFER_STATUS_ID = 0x36
+UPLOAD_WINDOW = 3
+"""CHUNK frames in flight during an upload: about 3 KB, under the 4 KB receive ring of the QEMU and board
+ports, and enough to keep the emulated UART busy (stop-and-wait would halve the throughput)."""
 RESEND_RETRY = 1.0
 """Seconds to wait for a RESEND's windows before the missing ones are declared lost."""
 
@@ -231,6 +235,10 @@ class Session:
             self._resend_at = None
         if self.auto_ack and self._next_seq - 1 > self._acked:
             self.ack(self._next_seq - 1)
+
+    def write(self, data: bytes) -> None:
+        """Writes raw bytes to the link (diagnostics, robustness tests)."""
+        self._link.write(bytes(data))
 
     def send_frame(self, frame: Frame) -> int:
         """Sends a frame as it is (e.g. one recorded earlier, to check that the device refuses a replay)."""
@@ -438,14 +446,7 @@ class Session:
         seq = self.send(make(f"{prefix}_BEGIN", total_size=len(image), sha256=sha, version=version), signed=True)
         st = self.reply(["XFER_STATUS"], seq)
         chunk = max(1, min(chunk, CHUNK_MAX))
-        while st.next_offset < len(image):
-            if st.state not in (XferState.RECEIVING, XferState.COMPLETE):
-                raise DysanError(f"{prefix.lower()} upload: device state {XferState(st.state).name}")
-            off = int(st.next_offset)
-            seq = self.send(make(f"{prefix}_CHUNK", offset=off, data=image[off : off + chunk]))
-            st = self.reply(["XFER_STATUS"], seq)
-            if progress is not None:
-                progress(int(st.next_offset), len(image))
+        self._send_chunks(prefix, image, st, chunk, progress)
         self._new_stream()
         logs_before = len(self.logs)
         seq = self.send(make(f"{prefix}_COMMIT", sha256=sha), signed=True)
@@ -456,6 +457,54 @@ class Session:
             raise DysanError(f"{prefix.lower()} upload not activated: state {XferState(st.state).name}"
                              + (f" ({why[-1]})" if why else ""))
         return st
+
+    def _send_chunks(self, prefix: str, image: bytes, st, chunk: int,
+                     progress: Callable[[int, int], None] | None) -> None:
+        """CHUNKs from the device's next offset, UPLOAD_WINDOW of them in flight (each answered in order by
+        XFER_STATUS). When an answer shows the device did not take a chunk where expected, the remaining
+        answers are drained and sending resumes from the offset the device reports."""
+        total = len(image)
+        nxt = int(st.next_offset)
+        in_flight: deque[int] = deque()  # offset each unanswered chunk ends at
+        retries = 0
+        while nxt < total or in_flight:
+            while len(in_flight) < UPLOAD_WINDOW and nxt < total:
+                self.send(make(f"{prefix}_CHUNK", offset=nxt, data=image[nxt : nxt + chunk]))
+                nxt = min(total, nxt + chunk)
+                in_flight.append(nxt)
+            try:
+                st = self.reply(["XFER_STATUS"], None)
+            except DeviceError:
+                raise
+            except DysanError:
+                # An answer never came (a frame lost on a noisy link): ask where the device stands. A chunk
+                # at an impossible offset is ignored and answered with the current status.
+                retries += 1
+                if retries > 3:
+                    raise
+                self.poll(0.5)
+                self._replies = deque(f for f in self._replies if f.msg_id != XFER_STATUS_ID)
+                in_flight.clear()
+                st = self.reply(["XFER_STATUS"], self.send(make(f"{prefix}_CHUNK", offset=0xFFFFFFFF, data=b"")))
+                nxt = int(st.next_offset)
+                continue
+            expected = in_flight.popleft()
+            if st.state not in (XferState.RECEIVING, XferState.COMPLETE):
+                raise DysanError(f"{prefix.lower()} upload: device state {XferState(st.state).name}")
+            if progress is not None:
+                progress(int(st.next_offset), total)
+            if st.next_offset != expected:
+                # The rest were sent past a chunk the device did not take: each is ignored and answered with
+                # the device's offset (unless it was lost too). Drain them, then go on from that offset.
+                while in_flight:
+                    in_flight.popleft()
+                    try:
+                        st = self.reply(["XFER_STATUS"], None, timeout=min(self.timeout, 1.0))
+                    except DeviceError:
+                        raise
+                    except DysanError:
+                        break
+                nxt = int(st.next_offset)
 
     def upload_bundle(self, image: bytes, version: int = 0, **kw):
         """Uploads a model bundle image (``bundle.bin``); see :meth:`upload`."""

@@ -330,7 +330,7 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
         s.name: {"label": s.label, "per_user": metrics.models_used_share(ev.traces(s), ev.n_grid)}
         for s in dynamic_like}}, figures.models_used)
     if "tradeoff" not in cfg.skip:
-        write("fig7", tradeoff(ev, cfg), figures.tradeoff)
+        write("fig7", tradeoff(ev, cfg, results["strategies"]), figures.tradeoff)
     if "candidates" not in cfg.skip:
         table1, fig8 = candidates(ev, cfg, results)
         write("table1", table1, figures.candidates)
@@ -360,14 +360,22 @@ def _accuracies(attacks: dict) -> dict:
     return {a: {t: v[t]["accuracy"] for t in TASKS} for a, v in attacks.items()}
 
 
-def tradeoff(ev: Evaluation, cfg: EvalConfig) -> dict:
+def _rf_and_own(attacks: dict) -> dict:
+    return {k: v for k, v in attacks.items() if k in ("rf-adaptive", "rf-raw", "own")}
+
+
+def tradeoff(ev: Evaluation, cfg: EvalConfig, main: dict | None = None) -> dict:
     """Fig. 7: the dynamic (oracle) selection for y = 0.1 … 0.9 with x = 1 − y; RF attackers and own P/D."""
     rows = []
     with ui.progress("trade-off sweep over y", len(cfg.sweep_ys) * len(TASKS)) as step:
         for y in cfg.sweep_ys:
             w = Weights(round(1 - y, 6), y)
             strat = ev.grid_strategies(w, which=("dynamic",))[0]
-            res = ev.attack(strat, ("rf",), step)
+            if main is not None and (w.x, w.y) == (cfg.weights.x, cfg.weights.y) and "rf" in cfg.attack.families:
+                res = _rf_and_own(main["dynamic"]["attackers"])  # the main table's dynamic row: same choice
+                step.advance(len(TASKS), note=f"y = {y} (main table's)")
+            else:
+                res = ev.attack(strat, ("rf",), step)
             rows.append({"y": y, "x": w.x, "accuracy": _accuracies(res),
                          "models_used_mean": float(np.mean(list(metrics.models_used_share(
                              ev.traces(strat), ev.n_grid).values())))})
@@ -392,7 +400,11 @@ def candidates(ev: Evaluation, cfg: EvalConfig, results: dict) -> tuple[dict, di
     with ui.progress("candidate subsets", len(subsets) * len(names) * len(TASKS)) as step:
         for n, subset in subsets:
             strats = ev.grid_strategies(cfg.weights, subset=subset, which=names)
-            res = {s.name: ev.attack(s, ("rf",), step) for s in strats}
+            if n == ev.n_grid and "rf" in cfg.attack.families:  # every model: the main table's rows
+                res = {s.name: _rf_and_own(results["strategies"][s.name]["attackers"]) for s in strats}
+                step.advance(len(names) * len(TASKS), note=f"{n} models (main table's)")
+            else:
+                res = {s.name: ev.attack(s, ("rf",), step) for s in strats}
             rows.append({"models": n, "subset": [ev.ctx.models[i].key for i in subset],
                          "results": {k: _accuracies(v) for k, v in res.items()}})
             dyn = next(s for s in strats if s.name == "dynamic")

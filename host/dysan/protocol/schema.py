@@ -412,7 +412,7 @@ def _stats_fields() -> tuple[Field, ...]:
         what = {"conv": "CONV_2D / DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED"}[k]
         fields += [
             u64(f"kernel_{k}_macs", f"Cumulative multiply-accumulates of the {what} ops run."),
-            u64(f"kernel_{k}_work", f"Cumulative instructions (QEMU) or cycles (boards) spent in those ops."),
+            u64(f"kernel_{k}_work", "Cumulative instructions (QEMU) or cycles (boards) spent in those ops."),
         ]
     return tuple(fields)
 
@@ -572,7 +572,8 @@ MESSAGES: tuple[Message, ...] = (
                 "count x N_CHANNELS int16 counts, sample-major, contract channel order.",
             ),
         ),
-        "Replay mode only: samples that stand in for the IMU (QEMU has none). Ignored in other modes.",
+        "Replay mode only (and a calibration session opened in it): samples that stand in for the IMU (QEMU "
+        "has none). Ignored in other modes.",
     ),
     Message(
         0x21,

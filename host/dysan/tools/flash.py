@@ -1,0 +1,353 @@
+"""``dysan flash``: build the firmware, provision the device key, put both on the target.
+
+A flash is a :class:`FlashPlan` -- an ordered list of steps (commands to run, files to write, an emulator to
+start, a bundle to upload over the link) -- built first and then either printed (``--dry-run``) or executed.
+Building the plan touches nothing, so the dry run shows exactly what would run.
+
+Targets and what is verified where:
+
+========== ===================================================== ===========================================
+target     steps                                                 verified here
+========== ===================================================== ===========================================
+qemu       make (the bundle's C source linked in), provisioning  runs (tests boot it and talk to it)
+           page placed by QEMU's loader, emulator started
+host       make (native build), provisioning page file,          runs
+           emulator (the native process) started
+nano33ble  compiled-in identity, ``pio run``, upload with bossac dry run only: PlatformIO, its toolchains
+           (``pio run -t upload``), bundle upload over the link  and a board are not available here
+xiao-sense compiled-in identity, ``pio run``, UF2 copy to the    dry run only (the UF2 conversion itself is
+           bootloader drive or adafruit-nrfutil DFU, bundle      tested)
+esp32      ``pio run``, ``esptool.py write_flash`` of bootloader, dry run only
+           partition table, app and the provisioning page
+========== ===================================================== ===========================================
+
+Why the nRF52840 boards get a compiled-in identity: their stock bootloaders (bossac on the Nano 33 BLE,
+UF2 / serial DFU on the XIAO) write only the application, not the PROVISION page; the ports fall back to
+``dysan_provision_image`` when the page is blank (firmware/ports/README.md). The generated file holds the
+key, lives in ``firmware/build/generated/`` (ignored by git) and is never printed. The ESP32 gets the real
+page: esptool writes any flash offset, here the ``dysan_prov`` partition.
+
+Why a bundle build goes to its own build folder (``firmware/build/flash-<bundle hash>``): a bundle linked
+into the shared ``firmware/build`` would become every test's default bundle (the host build copies it into
+each fresh region store), so the bundle's ``dysan_bundle.c`` goes to that folder's ``generated/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..device.provision import Identity, build_page, render_c_image
+from ..errors import DysanError
+from . import emulator, keystore, uf2
+
+REPO = Path(__file__).resolve().parents[3]
+TARGETS = ("qemu", "host", "nano33ble", "xiao-sense", "esp32")
+EMULATED = ("qemu", "host")
+PIO_ENVS = {"nano33ble": "nano33ble", "xiao-sense": "xiao_ble_sense", "esp32": "esp32dev"}
+DRY_RUN_ONLY = ("nano33ble", "xiao-sense", "esp32")
+ESP32_BOOTLOADER_OFFSET = 0x1000
+"""Where the ESP32 (classic) ROM loads the second-stage bootloader from."""
+ESP32_PARTITION_TABLE_OFFSET = 0x8000
+
+
+@dataclass
+class Step:
+    """One thing a flash does. ``kind``: run (a command), write (a file), copy (to a drive), emulate (start the
+    emulator), upload (the bundle over the link)."""
+
+    kind: str
+    text: str
+    argv: list[str] | None = None
+    cwd: Path | None = None
+    path: Path | None = None
+    secret: bool = False
+
+    def show(self) -> str:
+        if self.kind in ("run", "emulate") and self.argv:
+            where = f"(cd {shlex.quote(str(self.cwd))} && " if self.cwd and self.cwd != REPO else ""
+            cmd = " ".join(shlex.quote(a) for a in self.argv)
+            return f"{where}{cmd}{')' if where else ''}"
+        return self.text
+
+
+@dataclass
+class FlashPlan:
+    target: str
+    steps: list[Step]
+    key_file: Path | None
+    """The key file (None: a new identity will be generated and stored in the key store)."""
+    image: Path | None = None
+    bundle: Path | None = None
+    port: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dry_run_only(self) -> bool:
+        return self.target in DRY_RUN_ONLY
+
+    def lines(self) -> list[str]:
+        out = [f"# dysan flash --target {self.target}" + (f" (bundle {self.bundle})" if self.bundle else "")]
+        if self.key_file is None:
+            out.append(f"# key: a new device key, stored in {keystore.key_dir()}/<device-id>.key (0600)")
+        else:
+            out.append(f"# key: {self.key_file}")
+        for i, st in enumerate(self.steps, 1):
+            prefix = "$ " if st.kind in ("run", "emulate") else "# "
+            out.append(f"{prefix}{st.show()}" if prefix == "$ " else f"# {i}. {st.show()}")
+        out += [f"# note: {n}" for n in self.notes]
+        return out
+
+
+@dataclass
+class FlashOptions:
+    target: str
+    bundle: Path | None = None
+    key_file: Path | None = None
+    device_id: str | None = None
+    port: str | None = None
+    """Boards: the serial port to upload through (and to upload the bundle over)."""
+    uf2_drive: Path | None = None
+    method: str | None = None
+    """xiao-sense: 'uf2' (copy to the bootloader drive) or 'nrfutil' (serial DFU)."""
+    listen_port: int | None = None
+    icount: int | None = 0
+    jobs: int = 2
+
+
+def bundle_id(bundle: Path) -> str:
+    """First 8 hex digits of the bundle image's SHA-256 (names its build folder)."""
+    return hashlib.sha256((bundle / "bundle.bin").read_bytes()).hexdigest()[:8]
+
+
+def _check_bundle(bundle: Path) -> None:
+    for name in ("bundle.bin", "manifest.json", "dysan_bundle.c"):
+        if not (bundle / name).is_file():
+            raise DysanError(f"{bundle}: no {name} (export a bundle with `dysan export RUN --out {bundle}`)")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    want = manifest.get("files", {}).get("dysan_bundle.c")
+    if want and hashlib.sha256((bundle / "dysan_bundle.c").read_bytes()).hexdigest() != want:
+        raise DysanError(f"{bundle}/dysan_bundle.c does not match the manifest (edited or stale export?)")
+
+
+def esp32_offsets(partitions_csv: Path) -> dict[str, int]:
+    """Partition name -> offset, from the ESP32 partition table CSV the PlatformIO env uses."""
+    out = {}
+    text = "\n".join(line for line in partitions_csv.read_text().splitlines() if not line.lstrip().startswith("#"))
+    for row in csv.reader(io.StringIO(text)):
+        cells = [c.strip() for c in row]
+        if len(cells) >= 4 and cells[0]:
+            out[cells[0]] = int(cells[3], 0)
+    return out
+
+
+def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
+    """The steps of a flash (nothing is touched; see the module doc)."""
+    t = opts.target
+    if t not in TARGETS:
+        raise DysanError(f"unknown target {t!r} (one of {', '.join(TARGETS)})")
+    bundle = Path(opts.bundle) if opts.bundle is not None else None
+    if bundle is not None:
+        _check_bundle(bundle)
+    key_file = Path(opts.key_file).expanduser() if opts.key_file is not None else None
+    if key_file is None and opts.device_id is not None:
+        key_file = keystore.key_path(bytes.fromhex(opts.device_id))
+    steps: list[Step] = []
+    plan = FlashPlan(t, steps, key_file, bundle=bundle, port=opts.port)
+    fw = repo / "firmware"
+    if t in EMULATED:
+        build = f"build/flash-{bundle_id(bundle)}" if bundle is not None else "build"
+        if bundle is not None:
+            gen = fw / build / "generated" / "dysan_bundle.c"
+            steps.append(Step("write", f"copy {bundle / 'dysan_bundle.c'} to {gen} (the default bundle, linked in)",
+                              path=gen))
+        steps.append(Step("run", "build", ["make", "-C", "firmware", f"BUILD={build}", f"-j{opts.jobs}",
+                                           "qemu" if t == "qemu" else "host"], cwd=repo))
+        plan.image = fw / build / ("qemu-m4/dysan.elf" if t == "qemu" else "host/dysan")
+        state = "$XDG_STATE_HOME/dysan/emulators/<device-id>"
+        steps.append(Step("write", f"write the provisioning page to {state}/provision.bin (0600, holds the key)",
+                          secret=True))
+        port = str(opts.listen_port) if opts.listen_port else "PORT"
+        if t == "qemu":
+            argv = emulator.qemu_argv(plan.image, 0, Path(f"{state}/provision.bin"), opts.icount,
+                                      address=None if plan.image.is_file() else "<__dysan_provision_start>")
+            argv = [a.replace("127.0.0.1:0,", f"127.0.0.1:{port},") for a in argv]
+        else:
+            argv = emulator.host_argv(plan.image, 0, Path(f"{state}/provision.bin"), Path(f"{state}/regions.bin"))
+            argv[2] = port
+        steps.append(Step("emulate", "start the emulator (detached) and print its serial URL", argv))
+        return plan
+
+    env = PIO_ENVS[t]
+    pio_build = repo / ".pio" / "build" / env
+    upload_port = opts.port or "PORT"
+    if t in ("nano33ble", "xiao-sense"):
+        steps.append(Step("write", "write firmware/build/generated/dysan_identity.c: the device identity compiled "
+                          "into the image (the bootloader writes only the application; never commit this file)",
+                          path=fw / "build" / "generated" / "dysan_identity.c", secret=True))
+    steps.append(Step("run", "build", ["pio", "run", "-e", env], cwd=repo))
+    if t == "nano33ble":
+        steps.append(Step("run", "upload (bossac, after PlatformIO's 1200-baud touch)",
+                          ["pio", "run", "-e", env, "-t", "upload", "--upload-port", upload_port], cwd=repo))
+    elif t == "xiao-sense":
+        method = opts.method or ("uf2" if opts.uf2_drive is not None else "nrfutil")
+        if method == "uf2":
+            uf2_file = pio_build / "firmware.uf2"
+            steps.append(Step("write", f"convert {pio_build / 'firmware.hex'} to {uf2_file} (UF2, family "
+                              f"0x{uf2.FAMILY_NRF52840:08X})", path=uf2_file))
+            drive = opts.uf2_drive or Path("/media/$USER/XIAO-SENSE")
+            steps.append(Step("copy", f"copy {uf2_file} to {drive}/ (double-tap reset first: the bootloader drive)",
+                              path=drive))
+        elif method == "nrfutil":
+            pkg = pio_build / "firmware.zip"
+            steps.append(Step("run", "DFU package", ["adafruit-nrfutil", "dfu", "genpkg", "--dev-type", "0x0052",
+                                                     "--application", str(pio_build / "firmware.hex"), str(pkg)]))
+            steps.append(Step("run", "serial DFU", ["adafruit-nrfutil", "--verbose", "dfu", "serial", "--package",
+                                                    str(pkg), "-p", upload_port, "-b", "115200", "--singlebank",
+                                                    "--touch", "1200"]))
+        else:
+            raise DysanError(f"--method {method!r}: uf2 or nrfutil")
+    else:  # esp32
+        offsets = esp32_offsets(fw / "ports" / "esp32" / "partitions.csv")
+        for name in ("factory", "dysan_prov"):
+            if name not in offsets:
+                raise DysanError(f"firmware/ports/esp32/partitions.csv has no {name} partition")
+        prov = Path("$XDG_STATE_HOME/dysan/boards/<device-id>/provision.bin")
+        steps.append(Step("write", f"write the provisioning page to {prov} (0600, holds the key)", secret=True))
+        steps.append(Step("run", "flash bootloader, partition table, application and provisioning page", [
+            "esptool.py", "--chip", "esp32", "--port", upload_port, "--baud", "460800", "--before", "default_reset",
+            "--after", "hard_reset", "write_flash", "-z", "--flash_mode", "dio", "--flash_freq", "40m",
+            "--flash_size", "detect",
+            f"0x{ESP32_BOOTLOADER_OFFSET:x}", str(pio_build / "bootloader.bin"),
+            f"0x{ESP32_PARTITION_TABLE_OFFSET:x}", str(pio_build / "partitions.bin"),
+            f"0x{offsets['factory']:x}", str(pio_build / "firmware.bin"),
+            f"0x{offsets['dysan_prov']:x}", str(prov)], cwd=repo))
+    if bundle is not None:
+        steps.append(Step("upload", f"upload {bundle / 'bundle.bin'} over {upload_port} (signed BUNDLE_BEGIN/COMMIT, "
+                          "after the board boots)", path=bundle / "bundle.bin"))
+    else:
+        plan.notes.append("no --bundle: the board runs no sanitizer until a bundle is uploaded")
+    plan.notes.append("PlatformIO and the board tools are not run in CI: this path is verified as a dry run only")
+    return plan
+
+
+@dataclass
+class FlashResult:
+    plan: FlashPlan
+    identity: Identity
+    key_file: Path
+    key_created: bool
+    emulator: emulator.Emulator | None = None
+
+    @property
+    def url(self) -> str | None:
+        return self.emulator.url if self.emulator is not None else None
+
+    def as_dict(self) -> dict:
+        return {"target": self.plan.target, "device_id": self.identity.device_id_hex, "key_file": str(self.key_file),
+                "key_created": self.key_created, "image": str(self.plan.image) if self.plan.image else None,
+                "bundle": str(self.plan.bundle) if self.plan.bundle else None, "url": self.url,
+                "emulator": self.emulator.as_dict() if self.emulator else None}
+
+
+def execute(plan: FlashPlan, opts: FlashOptions, *, on_step=None, runner=subprocess.run) -> FlashResult:
+    """Runs the plan: resolves (or generates) the key, then every step in order."""
+    identity, key_file, created = keystore.resolve(plan.key_file, create=True) if plan.key_file is not None \
+        else keystore.resolve(None)
+    result = FlashResult(plan, identity, key_file, created)
+    for st in plan.steps:
+        if on_step is not None:
+            on_step(st)
+        if st.kind == "run":
+            _run(st, runner)
+        elif st.kind == "write":
+            _write(st, plan, identity)
+        elif st.kind == "copy":
+            _copy(st, plan)
+        elif st.kind == "emulate":
+            assert plan.image is not None
+            result.emulator = emulator.start(plan.target, plan.image, identity, port=opts.listen_port,
+                                             icount=opts.icount)
+        elif st.kind == "upload":
+            _upload(plan, key_file)
+    return result
+
+
+def _run(st: Step, runner) -> None:
+    assert st.argv is not None
+    tool = st.argv[0]
+    if shutil.which(tool) is None:
+        hint = " (install PlatformIO: pip install platformio)" if tool == "pio" else ""
+        raise DysanError(f"{tool} not found{hint}; this target is verified here only as a dry run "
+                         "(dysan flash --dry-run)")
+    r = runner(st.argv, cwd=st.cwd, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+        raise DysanError(f"{' '.join(st.argv[:4])}... failed (status {r.returncode}):\n{tail}")
+
+
+def _write(st: Step, plan: FlashPlan, identity: Identity) -> None:
+    if st.path is not None and st.path.name == "dysan_bundle.c":
+        assert plan.bundle is not None
+        st.path.parent.mkdir(parents=True, exist_ok=True)
+        src = (plan.bundle / "dysan_bundle.c").read_bytes()
+        if not st.path.exists() or st.path.read_bytes() != src:
+            st.path.write_bytes(src)
+    elif st.path is not None and st.path.name == "dysan_identity.c":
+        _write_secret(st.path, render_c_image(identity).encode())
+    elif st.path is not None and st.path.suffix == ".uf2":
+        hex_file = st.path.with_suffix(".hex")
+        if not hex_file.is_file():
+            raise DysanError(f"{hex_file}: not built (the `pio run` step makes it)")
+        st.path.write_bytes(uf2.hex_to_uf2(hex_file.read_text()))
+    elif "provision.bin" in st.text and plan.target == "esp32":
+        d = emulator.state_root().parent / "boards" / identity.device_id_hex
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = d / "provision.bin"
+        _write_secret(path, build_page(identity))
+        for other in plan.steps:  # the esptool command names the real file
+            if other.argv:
+                other.argv = [str(path) if "provision.bin" in a else a for a in other.argv]
+    # the emulators' provisioning page is written by emulator.start()
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _copy(st: Step, plan: FlashPlan) -> None:
+    assert st.path is not None
+    if not st.path.is_dir():
+        raise DysanError(f"{st.path}: no such drive (double-tap reset to show the XIAO's UF2 drive)")
+    src = next(s.path for s in plan.steps if s.path is not None and s.path.suffix == ".uf2")
+    shutil.copyfile(src, st.path / src.name)
+
+
+def _upload(plan: FlashPlan, key_file: Path) -> None:
+    from .link import DeviceLink
+
+    if plan.port is None:
+        raise DysanError("uploading the bundle needs --port (the board's serial port)")
+    assert plan.bundle is not None
+    with DeviceLink(plan.port, key_file=key_file, require_key=True, timeout=30.0) as link:
+        assert link.session is not None
+        link.session.upload_bundle((plan.bundle / "bundle.bin").read_bytes())
+
+
+def stop_emulators(device_id: str | None = None) -> list[emulator.Emulator]:
+    with contextlib.suppress(FileNotFoundError):
+        return emulator.stop(device_id)
+    return []

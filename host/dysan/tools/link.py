@@ -1,0 +1,169 @@
+"""Open a ``--port`` spec and start a protocol session with the device's key.
+
+Every device verb takes ``--port`` as a transport spec (``socket://127.0.0.1:PORT`` for QEMU or the host build,
+``/dev/ttyACM0``, ``ble:NAME``) and goes through :func:`connect`, which
+
+1. opens the transport (:func:`dysan.transport.open_transport`), with two local twists:
+   ``socket://`` links are opened without pyserial's input reset (it drops whatever the device sent while
+   the connection was being set up -- QEMU starts the CPU when we connect, so that is its banner; see
+   :func:`dysan.device.open_socket_link`), and ``ble:NAME?backend=bumble&hci=virtual`` reaches a virtual
+   BLE peripheral registered in this process (:mod:`.bridge`; tests and demos only);
+2. says HELLO, learns the device id from INFO and picks the key: ``--key-file`` when given (its device id
+   must match), else the key store's entry for that device id (:mod:`.keystore`), else none (read-only
+   verbs work without one; signed commands then fail with a one-line hint).
+
+The transport keeps its own reconnect policy (USB renumbering, QEMU restarts); verbs that must survive a
+reconnect watch :class:`LinkWatch` and start a fresh session on the same transport (:meth:`DeviceLink.resync`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import serial
+
+from ..device.provision import Identity
+from ..device.session import Session
+from ..errors import DysanError
+from ..transport import LinkEvent, ReconnectPolicy, Transport, TransportError, open_transport, parse_spec
+from ..transport.serial_link import SerialTransport
+from . import keystore
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class SocketTransport(SerialTransport):
+    """A ``socket://`` SerialTransport that keeps the bytes received while connecting (see the module doc)."""
+
+    def _open_port(self, path: str) -> serial.SerialBase:
+        try:
+            port = serial.serial_for_url(path, timeout=0, write_timeout=self.write_timeout, do_not_open=True)
+            port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
+            try:
+                port.open()
+            finally:
+                del port.reset_input_buffer
+        except (serial.SerialException, OSError, ValueError) as exc:
+            from ..transport.serial_link import describe_open_error
+
+            raise TransportError(describe_open_error(path, exc)) from exc
+        sock = getattr(port, "_socket", None)
+        if sock is not None and sock.getsockname() == sock.getpeername():  # TCP self-connect: nobody listens
+            port.close()
+            raise TransportError(f"cannot connect to {path}: nothing listens there")
+        self._port_timeout = 0
+        return port
+
+
+def open_link(spec: str, *, policy: ReconnectPolicy | None = None, timeout: float = DEFAULT_TIMEOUT,
+              on_event=None) -> Transport:
+    """The open transport a ``--port`` spec names (see the module doc)."""
+    link = parse_spec(spec)
+    if link.kind == "serial" and link.target.lower().startswith("socket://"):
+        t: Transport = SocketTransport(link.target, policy=policy, on_event=on_event)
+        t.open()
+        return t
+    if link.kind == "ble" and link.options.get("hci") == "virtual":
+        from . import bridge
+
+        return bridge.open_virtual(link, policy=policy, timeout=timeout, on_event=on_event)
+    return open_transport(spec, policy=policy, on_event=on_event, timeout=timeout)
+
+
+@dataclass
+class LinkWatch:
+    """Counts the transport's connection changes (events arrive on whichever thread saw them)."""
+
+    reconnects: int = 0
+    disconnects: int = 0
+    last: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __call__(self, event: LinkEvent) -> None:
+        with self._lock:
+            if event.kind == "reconnected":
+                self.reconnects += 1
+            elif event.kind == "disconnected":
+                self.disconnects += 1
+            self.last = f"{event.kind} {event.detail}".strip()
+
+
+class DeviceLink:
+    """A transport plus a :class:`Session` with the right identity (see the module doc).
+
+    ``key_file``: the device's key file; None looks the device id up in the key store.
+    ``require_key``: fail at once when no key is found (verbs that sign commands).
+    """
+
+    def __init__(self, spec: str, *, key_file: str | Path | None = None, require_key: bool = False,
+                 timeout: float = 5.0, policy: ReconnectPolicy | None = None, on_log=None) -> None:
+        self.spec = spec
+        self.key_file = key_file
+        self.require_key = require_key
+        self.timeout = timeout
+        self.policy = policy
+        self.on_log = on_log
+        self.watch = LinkWatch()
+        self.transport: Transport | None = None
+        self.session: Session | None = None
+        self.identity: Identity | None = None
+        self.key_source = ""
+
+    def open(self) -> Session:
+        self.transport = open_link(self.spec, policy=self.policy, on_event=self.watch)
+        try:
+            return self.resync()
+        except BaseException:
+            self.close()
+            raise
+
+    def resync(self) -> Session:
+        """A fresh session on the (re)connected transport: HELLO, key lookup, signer synced."""
+        if self.transport is None:
+            raise DysanError("link not open")
+        s = Session(self.transport, None, timeout=self.timeout, on_log=self.on_log)
+        info = s.hello()
+        device_id = bytes(info.device_id)
+        if self.identity is None or self.identity.device_id != device_id:
+            self.identity, self.key_source = self._find_key(device_id)
+        if self.identity is not None:
+            s.identity = self.identity
+            s.hello()  # creates and syncs the signer
+        self.session = s
+        return s
+
+    def _find_key(self, device_id: bytes) -> tuple[Identity | None, str]:
+        if self.key_file is not None:
+            ident = keystore.load(self.key_file)
+            if ident.device_id != device_id:
+                raise DysanError(f"{self.key_file} is the key of device {ident.device_id_hex}, but {self.spec} "
+                                 f"is device {device_id.hex()}")
+            return ident, str(self.key_file)
+        ident = keystore.lookup(device_id)
+        if ident is not None:
+            return ident, str(keystore.key_path(device_id))
+        if self.require_key:
+            raise DysanError(f"no key for device {device_id.hex()} in {keystore.key_dir()}: pass --key-file "
+                             "(the file `dysan flash` wrote when it provisioned the device)")
+        return None, ""
+
+    def close(self) -> None:
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                self.transport.close()
+        self.transport = None
+        self.session = None
+
+    def __enter__(self) -> DeviceLink:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def device_id_hex(session: Session) -> str:
+    return bytes(session.info.device_id).hex() if session.info is not None else "?"
