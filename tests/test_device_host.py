@@ -202,7 +202,7 @@ def test_state_persists_across_restart(tmp_path, synthetic_bundle, synthetic_rf,
         for f in ("bundle_valid", "bundle_hash", "bundle_version", "model_count", "rf_loaded", "sensitive_set",
                   "auth_counter", "segment_len", "candidates", "weight_x", "weight_y"):
             assert getattr(info, f) == getattr(before, f), f
-        assert info.sensitive_value == 0, "the sensitive value is disclosed only to a signed HELLO"
+        assert info.sensitive_value == 0xFF, "the sensitive value is disclosed only to a signed HELLO"
         assert s.hello(signed=True).sensitive_value == 1
         s.send_frame(recorded)
         with pytest.raises(DeviceError) as e:

@@ -96,6 +96,28 @@ CASES = [
         lambda k: k.layers.Conv2D(6, (3, 3), dilation_rate=(2, 2)),
         expect_ops=("CONV_2D",),
     ),
+    # Cortex-M4 fast path variants: an output channel count that is odd (staged rows) over an odd pixel count
+    # (the last pixel pairs with itself) on 4 input channels (SXTB16-ordered planes); a 2-D window (the
+    # column built row by row) with an odd number of int16 pairs (the first pair rides in the header);
+    # and a window longer than DYSAN_NN_CONV_FAST_MAX_PAIRS (the general blocks on every CPU).
+    Case(
+        "conv1d_even_in_odd_out",
+        (33, 4),
+        lambda k: k.layers.Conv1D(7, 3, padding="same"),
+        expect_ops=("CONV_2D",),
+    ),
+    Case(
+        "conv2d_odd_window_relu",
+        (9, 8, 2),
+        lambda k: k.layers.Conv2D(5, (3, 3), padding="same", activation="relu"),
+        expect_ops=("CONV_2D",),
+    ),
+    Case(
+        "conv1d_wide_window",
+        (12, 64),
+        lambda k: k.layers.Conv1D(6, 5, padding="same"),
+        expect_ops=("CONV_2D",),
+    ),
     Case(
         "depthwise1d_same_relu",
         (40, 6),
@@ -118,6 +140,12 @@ CASES = [
     ),
     Case("dense_keep_num_dims", (20, 6), lambda k: k.layers.Dense(5), expect_ops=("FULLY_CONNECTED",)),
     Case("avgpool1d", (40, 6), lambda k: k.layers.AveragePooling1D(2), expect_ops=("AVERAGE_POOL_2D",)),
+    Case(
+        "avgpool2d_2x1",
+        (12, 10, 8),
+        lambda k: k.layers.AveragePooling2D((2, 1)),
+        expect_ops=("AVERAGE_POOL_2D",),
+    ),
     Case(
         "avgpool1d_same_partial",
         (41, 6),
@@ -206,6 +234,19 @@ def _reshape_quantize_tflite() -> bytes:
     return build_tflite(tensors, ops, [0], [5])
 
 
+def _avgpool_tflite(activation: int) -> bytes:
+    """AVERAGE_POOL_2D 1 x 2 / 2 with a fused activation (the converter does not fuse one into pooling)."""
+    fb = schema()
+    pool = fb.Pool2DOptionsT()
+    pool.padding, pool.strideW, pool.strideH, pool.filterWidth, pool.filterHeight = fb.Padding.VALID, 2, 1, 2, 1
+    pool.fusedActivationFunction = activation
+    tensors = [
+        TensorSpec((1, 1, 16, 6), scale=0.02, zero_point=-5),
+        TensorSpec((1, 1, 8, 6), scale=0.02, zero_point=-5),
+    ]
+    return build_tflite(tensors, [OpSpec("AVERAGE_POOL_2D", [0], [1], ("Pool2DOptions", pool))], [0], [1])
+
+
 def _mean_tflite(shape: tuple[int, ...], axes: list[int], keep: bool, out_q: tuple[float, int]) -> bytes:
     fb = schema()
     opts = fb.ReducerOptionsT()
@@ -245,6 +286,30 @@ def _leaky_tflite(alpha: float) -> bytes:
     return build_tflite(tensors, [OpSpec("LEAKY_RELU", [0], [1], ("LeakyReluOptions", opts))], [0], [1])
 
 
+def _conv_tflite(
+    activation: int, out_q: tuple[float, int], in_shape: tuple[int, ...] = (1, 1, 20, 6), oc: int = 8
+) -> bytes:
+    """CONV_2D (1 x 3 kernel, SAME) with random int8 weights and int32 biases, per-tensor weight scale, and
+    a chosen fused activation and output quantization: activation ranges narrower than int8 (the converter
+    only emits [zp, 127] for ReLU-style outputs) and multipliers >= 1 (a left shift)."""
+    fb = schema()
+    rng = np.random.default_rng(activation + 7)
+    c = in_shape[-1]
+    opts = fb.Conv2DOptionsT()
+    opts.padding, opts.strideW, opts.strideH = fb.Padding.SAME, 1, 1
+    opts.dilationWFactor, opts.dilationHFactor = 1, 1
+    opts.fusedActivationFunction = activation
+    weights = rng.integers(-127, 128, size=(oc, 1, 3, c)).astype(np.int8)
+    in_scale, w_scale = 0.05, 0.02
+    tensors = [
+        TensorSpec(in_shape, scale=in_scale, zero_point=3),
+        TensorSpec(weights.shape, scale=w_scale, data=weights),
+        TensorSpec((oc,), dtype="int32", scale=in_scale * w_scale, data=rng.integers(-3000, 3000, size=oc)),
+        TensorSpec((*in_shape[:-1], oc), scale=out_q[0], zero_point=out_q[1]),
+    ]
+    return build_tflite(tensors, [OpSpec("CONV_2D", [0, 1, 2], [3], ("Conv2DOptions", opts))], [0], [3])
+
+
 #: Graphs built directly: cases the converter does not produce from Keras (MEAN with equal input and output
 #: quantization -- TFLM still rescales there, it does not divide the raw sum --, 4-D MEAN, QUANTIZE
 #: int8 -> int8, EXPAND_DIMS / SQUEEZE) and single-op versions of the chained cases.
@@ -258,6 +323,10 @@ HANDBUILT = {
     "add_quantized_operand_relu": lambda: _add_tflite(1),
     "leaky_relu_0.1": lambda: _leaky_tflite(0.1),
     "leaky_relu_0.3": lambda: _leaky_tflite(0.3),
+    "avgpool_relu_n1_to_1": lambda: _avgpool_tflite(2),  # [-55, 45]
+    "conv_relu6_narrow": lambda: _conv_tflite(3, (0.1, -128)),  # act_max -68
+    "conv_relu_n1_to_1": lambda: _conv_tflite(2, (0.01, 0)),  # [-100, 100]
+    "conv_left_shift": lambda: _conv_tflite(0, (2e-5, 0)),  # multiplier 50: a positive shift
 }
 
 
@@ -269,14 +338,16 @@ def test_handbuilt_bit_exact_with_tflm(name: str) -> None:
 @pytest.mark.qemu
 @pytest.mark.parametrize("name", [c.name for c in CASES] + list(HANDBUILT))
 def test_bit_exact_on_cortex_m4_dsp_path(name: str) -> None:
-    """The same through the Cortex-M4F runner (SMLAD kernels: aligned 2 x 2 blocks, unaligned odd-channel
-    blocks, multi-row windows, depthwise, fully-connected rows) under QEMU."""
+    """The same through the Cortex-M4F runner (SMLAD kernels: the fast path's unrolled 2 x 2 blocks and
+    their variants, the general aligned 2 x 2 blocks, unaligned odd-channel blocks, multi-row windows,
+    depthwise, fully-connected rows) under QEMU."""
     tfl = HANDBUILT[name]() if name in HANDBUILT else tflite_of(next(c for c in CASES if c.name == name))
     check_bit_exact(tfl, "qemu")
 
 
 _SANITIZED = [
     "conv1d_dilated_same_relu",
+    "conv2d_odd_window_relu",
     "conv2d_stride_same_relu6",
     "depthwise2d_dm2_stride",
     "avgpool1d_same_partial",
@@ -497,8 +568,12 @@ def test_scratch_sizes_match_the_c_loader() -> None:
     """Python's scratch formula equals the C loader's requirement: the exporter's size loads, 4 bytes less
     (sizes are multiples of 4) does not."""
     for name in (
+        "conv1d_same_relu",
         "conv1d_dilated_same_relu",
         "conv1d_dilated3_odd_in",
+        "conv1d_even_in_odd_out",
+        "conv2d_odd_window_relu",
+        "conv1d_wide_window",
         "depthwise2d_dm2_stride",
         "dense_keep_num_dims",
         "add_residual",

@@ -2,10 +2,11 @@
 
 Sanitizer S (three Conv1D, the middle one dilated, and a residual ADD with the input), predictor /
 discriminator P and D (strided Conv1D, average pooling, Conv1D, global average pooling, Dense, LeakyReLU,
-Dense logits), a Flatten + Dense variant and a depthwise variant. Each runs 200 windows through TFLM and
-through the C kernels -- the native runner, the Cortex-M4F runner with the DSP (SMLAD) path and the same
-with the portable kernels -- and every output byte must match. The M4 runs also measure instructions per op
-(QEMU -icount shift=0: one instruction per virtual nanosecond, SysTick calibrated against a known loop).
+Dense logits), a Flatten + Dense variant, a depthwise variant, and the device family exactly as shipped
+(dysan.nets.device, ReLU6). Each runs 200 windows through TFLM and through the C kernels -- the native
+runner, the Cortex-M4F runner with the DSP (SMLAD) path and the same with the portable kernels -- and every
+output byte must match. The M4 runs also measure instructions per op (QEMU -icount shift=0: one instruction
+per virtual nanosecond, SysTick calibrated against a known loop).
 """
 
 from __future__ import annotations
@@ -68,7 +69,20 @@ def _classifier(first: int, n_classes: int, head: str = "gap", depthwise: bool =
     return build
 
 
+def _shipped(kind: str) -> object:
+    """The device family exactly as shipped (dysan.nets.device: ReLU6, width 16), as one nested model."""
+
+    def build(k: object) -> object:
+        from dysan.nets import device
+
+        net = device.sanitizer(16, batch_size=1) if kind == "S" else device.classifier(4, batch_size=1)
+        return lambda x: net(x)
+
+    return build
+
+
 WINDOW = (125, 6)
+SHIPPED = [Case("S16_device", WINDOW, _shipped("S"), seed=21), Case("P_device", WINDOW, _shipped("P"), seed=22)]
 FAMILY = [
     Case("S16", WINDOW, _sanitizer(16), seed=11),
     Case("S32", WINDOW, _sanitizer(32), seed=12),
@@ -77,7 +91,7 @@ FAMILY = [
     Case("P_flatten", WINDOW, _classifier(8, 4, head="flatten"), seed=15),
     Case("D_depthwise", WINDOW, _classifier(12, 2, depthwise=True), seed=16),
 ]
-_BY_NAME = {c.name: c for c in FAMILY}
+_BY_NAME = {c.name: c for c in FAMILY + SHIPPED}
 
 
 @pytest.mark.parametrize("case", FAMILY, ids=lambda c: c.name)
@@ -171,3 +185,21 @@ def test_m4_instruction_counts() -> None:
     s32 = table["S32/dsp"]["ops"][1]
     assert s32["macs"] == 640_000 and s32["macs"] / s32["instructions"] >= 0.95, s32
     assert table["S16/dsp"]["total_instructions"] <= 1_000_000
+
+
+@pytest.mark.qemu
+def test_m4_shipped_sanitizer_convolutions_reach_one_mac_per_instruction() -> None:
+    """The shipped sanitizer (device.sanitizer(16): Conv1D 6->16, dilated 16->16, 16->6 and the residual
+    ADD) on the Cortex-M4 DSP path: bit-exact with TFLM, and every convolution at >= 1.0 MAC per executed
+    instruction (QEMU -icount: deterministic), scratch preparation, padding and requantization included. The
+    shipped scorer's convolutions (device.classifier: a stride-2 30-MAC window first) are held to >= 0.95."""
+    s16 = _profile("S16_device", "qemu")
+    convs = [op for op in s16["ops"] if op["kind"] == mi.OP_KINDS["CONV_2D"]]
+    assert [op["macs"] for op in convs] == [60_000, 160_000, 60_000]
+    for op in convs:
+        assert op["macs"] / op["instructions"] >= 1.0, (op, s16)
+    p = _profile("P_device", "qemu")
+    convs = [op for op in p["ops"] if op["kind"] == mi.OP_KINDS["CONV_2D"]]
+    assert [op["macs"] for op in convs] == [21_960, 24_960]
+    for op in convs:
+        assert op["macs"] / op["instructions"] >= 0.95, (op, p)

@@ -43,7 +43,7 @@ def test_evaluate_and_report_on_a_tiny_synthetic_run(tmp_path):
     assert main(["report", str(run), "--out", str(report_dir)]) == 0
     page = (report_dir / "report.html").read_text()
     assert "SYNTHETIC DATA" in page and "dysan train --data synthetic:subjects=8,seed=1" in page
-    assert "--loss msda" in page
+    assert "--loss msda" in page and f"dysan evaluate {run}" in page and f"dysan report {run}" in page
     for json_name, png_name, _ in ARTIFACTS.values():
         assert f"src='{png_name}'" in page and (report_dir / png_name).stat().st_size > 1000
         assert (report_dir / json_name).is_file()

@@ -6,7 +6,12 @@ Stages (each writes under ``OUT``; each prints what it did):
 2. baseline — raw-data activity analyst / gender and age-group attackers (RF and CNN, both protocols);
 3. train — a small device grid (4 sanitizers) with Algorithm 1;
 4. export — int8 TFLite + bundle + C source, verified against TFLM and the float models;
-5. and the later stages registered in :data:`STAGES` as the firmware, device tools and evaluation land.
+5. firmware — the Cortex-M4F image with the bundle linked in, provisioned and booted in QEMU (``dysan flash``);
+6. calibrate — a signed calibration session fed by one subject's replayed samples, the RF trained, exported
+   and uploaded signed with the sensitive value (``dysan calibrate``);
+7. stream — more of the subject's samples replayed, the sanitized windows streamed to Parquet and checked
+   byte for byte against the Python reference pipeline (``dysan stream``);
+8. and the later stages registered in :data:`STAGES` as the evaluation lands.
 
 The summary table at the end gathers one line per stage.
 """
@@ -89,11 +94,126 @@ def stage_export(ctx: DemoContext) -> str:
             f"int8 vs float P/D ≤ {pts:.1f} pts")
 
 
+# -- the device stages: the emulated wearable driven by the same library functions as the device verbs -------------
+
+DEMO_KEY_NAME = "demo-qemu.key"
+"""The demo's emulated wearable keeps one key in the key store (generated on the first demo, reused after)."""
+DEMO_CALIB_SECONDS = 20.0
+"""Seconds of each activity replayed into the calibration session (15 windows each at hop 62)."""
+DEMO_STREAM_WINDOWS = 100
+"""Sanitized windows streamed (about 2 min of replayed data) and checked against the Python reference."""
+
+
+def stage_firmware(ctx: DemoContext) -> str:
+    """make -C firmware qemu with the exported bundle linked in, a provisioned key, the emulator booted."""
+    import atexit
+
+    from .device.qemu import elf_symbols
+    from .tools import emulator, flash, keystore
+
+    opts = flash.FlashOptions("qemu", bundle=ctx.state["models"], key_file=keystore.key_dir() / DEMO_KEY_NAME)
+    plan = flash.make_plan(opts)
+    with ui.progress("building the firmware and booting the emulated wearable", len(plan.steps)) as step:
+        res = flash.execute(plan, opts, on_step=lambda st: step.advance(1, note=st.kind))
+    atexit.register(emulator.stop, res.identity.device_id_hex)  # also when a later stage fails
+    ctx.state["device"] = {"url": res.url, "key_file": res.key_file, "device_id": res.identity.device_id_hex,
+                           "image": plan.image}
+    sym = elf_symbols(plan.image, ["__dysan_code_used", "__dysan_ram_used", "__dysan_bundle_image_start",
+                                   "__dysan_bundle_image_end"])
+    bundle = sym.get("__dysan_bundle_image_end", 0) - sym.get("__dysan_bundle_image_start", 0)
+    (ctx.out / "device").mkdir(exist_ok=True)
+    (ctx.out / "device" / "flash.json").write_text(json.dumps(res.as_dict(), indent=2, default=str))
+    return (f"Cortex-M4F image ({sym.get('__dysan_code_used', 0) // 1024} KB code + {bundle // 1024} KB bundle, "
+            f"{sym.get('__dysan_ram_used', 0) // 1024} KB RAM) in QEMU at {res.url}; device "
+            f"{res.identity.device_id_hex} provisioned")
+
+
+def _demo_subject(ctx: DemoContext):
+    from .tools.replay import open_replay
+
+    if "replay" not in ctx.state:
+        from .data import load
+
+        subject = sorted(load(ctx.data).subjects)[0]
+        ctx.state["replay"] = open_replay(ctx.data, subject)
+    return ctx.state["replay"]
+
+
+def stage_calibrate(ctx: DemoContext) -> str:
+    """Calibration by replay: one subject's samples of each activity stand in for the IMU."""
+    from .tools.calibrate import Calibration, CalibrationPlan, ConsoleHooks
+    from .tools.link import DeviceLink
+
+    dev = ctx.state["device"]
+    manifest = json.loads((ctx.state["models"] / "manifest.json").read_text())
+    src = _demo_subject(ctx)
+    plan = CalibrationPlan(tuple(manifest["classes"]), DEMO_CALIB_SECONDS, src.sensitive(manifest["attribute"]),
+                           countdown=0)
+    out = ctx.out / "device"
+    for stale in out.glob("calibration*.npz"):
+        stale.unlink()  # a fresh emulator: a session file of an earlier demo would not describe it
+    with DeviceLink(dev["url"], key_file=dev["key_file"], require_key=True, timeout=10.0) as link:
+        res = Calibration(link, plan, replay=src, state_path=out / "calibration.npz", out_dir=out,
+                          hooks=ConsoleHooks()).run()
+    ctx.state["calibration"] = res
+    per = min(res.windows.values())
+    return (f"subject {src.subject}: {per} raw windows per activity ({len(res.windows)} activities) in a signed "
+            f"session; RF {res.rf['n_trees']} trees, {res.rf['table_bytes']:,} bytes, cross-validated accuracy "
+            f"{ui.pct(res.cv_accuracy)}; RF and sensitive value uploaded signed")
+
+
+def stage_stream(ctx: DemoContext) -> str:
+    """Replay more of the subject's data; stream the sanitized windows; compare with the Python reference."""
+    from .device import reference
+    from .errors import DysanError
+    from .tools import emulator
+    from .tools.link import DeviceLink
+    from .tools.replay import samples_for
+    from .tools.stream import Streamer, StreamOptions
+    from .tools.writers import open_writer, read_windows
+
+    dev = ctx.state["device"]
+    src = _demo_subject(ctx)
+    cal = ctx.state["calibration"]
+    samples = src.stream_samples(samples_for(DEMO_STREAM_WINDOWS), chunk_s=10.0, skip_s=DEMO_CALIB_SECONDS)
+    target = ctx.out / "device" / "stream.parquet"
+    for old in (target, target.with_name(target.name + ".spool")):
+        old.unlink(missing_ok=True)
+    writer = open_writer(str(target))
+    try:
+        with DeviceLink(dev["url"], key_file=dev["key_file"], require_key=True, timeout=10.0) as link, \
+                ui.progress("streaming sanitized windows from the emulated wearable", DEMO_STREAM_WINDOWS) as step:
+            stats = Streamer(link, writer, StreamOptions(samples=samples),
+                             view=lambda st: step.update(completed=st.written)).run()
+    finally:
+        writer.close()
+        emulator.stop(dev["device_id"])
+    bundle = reference.Bundle(ctx.state["models"])
+    manifest = json.loads((ctx.state["models"] / "manifest.json").read_text())
+    want = reference.ReferencePipeline(bundle, cal.rf_table, src.sensitive(manifest["attribute"])).run(samples)
+    got = read_windows(target)
+    same = sum(1 for g, w in zip(got, want, strict=False)
+               if (g["data"], g["model_id"], g["rf_label"], g["flags"]) == (w.data, w.model_id, w.rf_label, w.flags))
+    report = {"windows": len(got), "reference_windows": len(want), "identical": same, "stats": stats.as_dict(),
+              "output": str(target), "subject": src.subject, "calibration": cal.as_dict()}
+    (ctx.out / "device" / "device.json").write_text(json.dumps(report, indent=2, default=str))
+    ctx.state["stream"] = report
+    if len(got) != len(want) or same != len(want):
+        raise DysanError(f"the emulated device's output differs from the Python reference: {same} of {len(want)} "
+                         f"windows identical ({len(got)} received); see {ctx.out / 'device' / 'device.json'}")
+    models = ", ".join(f"{m}: {n}" for m, n in sorted(stats.models.items()))
+    return (f"{len(got)} sanitized windows ({stats.rate:.0f}/s), byte-identical to the Python reference; "
+            f"models used {models}; {target}")
+
+
 STAGES: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("data", stage_data),
     ("baseline", stage_baseline),
     ("train", stage_train),
     ("export", stage_export),
+    ("firmware", stage_firmware),
+    ("calibrate", stage_calibrate),
+    ("stream", stage_stream),
 ]
 
 

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 out = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line, whatever its length
 
 
 def info(message: str) -> None:

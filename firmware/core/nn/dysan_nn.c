@@ -42,16 +42,19 @@ static int nn_decode_tensor(const dysan_nn_model_t *m, uint32_t id, nn_tensor_t 
     if (t->rank < 1 || t->rank > DYSAN_NN_MAX_RANK) {
         return DYSAN_NN_ERR_TENSOR;
     }
-    uint64_t n = 1;
-    for (uint32_t i = 0; i < DYSAN_NN_MAX_RANK; i++) {
-        t->dims[i] = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM0 + 2 * i);
-        if ((i < t->rank) != (t->dims[i] != 0)) {
-            return DYSAN_NN_ERR_TENSOR; /* used dims are >= 1, unused ones 0 */
-        }
-        if (i < t->rank) {
-            n *= t->dims[i];
-        }
+    const uint32_t d0 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM0), d1 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM1);
+    const uint32_t d2 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM2), d3 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM3);
+    const uint32_t used = (uint32_t)(d0 != 0) | (uint32_t)(d1 != 0) << 1 | (uint32_t)(d2 != 0) << 2 |
+                          (uint32_t)(d3 != 0) << 3;
+    if (used != (UINT32_C(1) << t->rank) - 1u) {
+        return DYSAN_NN_ERR_TENSOR; /* used dims are >= 1, unused ones 0 */
     }
+    t->dims[0] = d0;
+    t->dims[1] = d1;
+    t->dims[2] = d2;
+    t->dims[3] = d3;
+    /* The used dims' product (unused ones count 1): two products of two u16 fit u32, theirs fits u64. */
+    const uint64_t n = (uint64_t)((d0 | !d0) * (d1 | !d1)) * ((d2 | !d2) * (d3 | !d3));
     t->off = nn_rd_u32(r + DYSAN_NN_TENSOR_ARENA_OFF);
     t->nbytes = nn_rd_u32(r + DYSAN_NN_TENSOR_NBYTES);
     t->zp = nn_rd_i32(r + DYSAN_NN_TENSOR_ZERO_POINT);

@@ -13,19 +13,25 @@
  * run of kernel_w x in_channels values, matching one weight row segment. Depthwise uses the same layout on
  * channel-major planes (one input channel per plane group) with a per-pixel loop of its own.
  *
- * Accumulators of one output channel (or channel pair) are computed for every pixel first and requantized
- * afterwards in a loop of their own, so the requantization constants never compete with the dot products
- * for registers.
+ * General blocks (every CPU): accumulators of one output channel (or channel pair) are computed for every
+ * pixel first and requantized afterwards in a loop of their own, so the requantization constants never
+ * compete with the dot products for registers. On the Cortex-M DSP path the copy is widened to int16 and the
+ * weights of two output channels are widened, interleaved and zero-padded to a multiple of 8 taps once per
+ * channel pair; a block of 2 channels x 2 pixels then costs, per 4 taps, 4 LDRD and 8 SMLAD (16 MACs), 26
+ * instructions per 32 MACs with the loop.
  *
- * Cortex-M DSP path: the copy is widened to int16 and the weights of two output channels are widened,
- * interleaved and zero-padded to a multiple of 8 taps once per channel pair. A block of 2 channels x 2 pixels
- * then costs, per 4 taps, 4 LDRD and 8 SMLAD (16 MACs), 26 instructions per 32 MACs with the loop.
+ * Cortex-M4 fast path (CONV_2D; what the device family runs): pixel pairs outside, channel pairs inside,
+ * over a per-pixel-pair interleaved window column, 16 MACs per 10 instructions, requantization in registers
+ * -- see "Cortex-M4 fast path" below. Outputs are the same integers as the general blocks'.
  */
 #include <string.h>
 
 #include "dysan_nn_internal.h"
 
-/* Scratch layout, shared with model_image.conv_scratch(). */
+/* Scratch layout, shared with model_image.conv_scratch(): the padded input planes (xbytes), the window
+ * offsets (int32 per output pixel, + 1), then one region that either the general blocks (widened weights of
+ * a channel pair, accumulators of a channel pair) or the Cortex-M4 fast path (prepared weights of every
+ * channel pair, requantization constants, a pixel pair's window column, staging rows) use. */
 typedef struct {
     int32_t h, w, c;        /* input image */
     int32_t pt, pl;         /* padding before */
@@ -36,9 +42,13 @@ typedef struct {
     int32_t group_stride;   /* elements between channel groups (depthwise: one per channel) */
     int32_t pairs;          /* int16 pairs per window row segment, and the same rounded up to 4 */
     int32_t pairs_pad;
-    uint64_t wbuf_off;      /* byte offset of the widened weights of a channel pair */
+    int32_t fast;           /* the fast region exists (CONV_2D, window <= DYSAN_NN_CONV_FAST_MAX_PAIRS pairs) */
     uint64_t offs_off;      /* byte offset of the window offsets (int32 per output pixel, + 1) */
-    uint64_t accs_off;      /* byte offset of the accumulators of one channel pair (2 x int32 per pixel, + 1) */
+    uint64_t wbuf_off;      /* general: widened weights of a channel pair */
+    uint64_t accs_off;      /* general: accumulators of one channel pair (2 x int32 per pixel, + 1) */
+    uint64_t fw_off;        /* fast: weight stream, (14 + 2 x window pairs) words per channel pair, + 8 */
+    uint64_t fcol_off;      /* fast: window column of a pixel pair, 2 words per pair (+ 3 pairs) */
+    uint64_t fstage_off;    /* fast: two staging rows of align4(out_channels + 1) bytes */
 } nn_layout_t;
 
 static uint64_t nn_align(uint64_t n, uint64_t a) { return (n + a - 1u) / a * a; }
@@ -51,7 +61,7 @@ static uint64_t nn_layout(const nn_op_t *op, nn_layout_t *g) {
     const uint64_t hp = h + (uint32_t)p[DYSAN_NN_CONV_PAD_TOP] + (uint32_t)p[DYSAN_NN_CONV_PAD_BOTTOM];
     const uint64_t wp = w + (uint32_t)p[DYSAN_NN_CONV_PAD_LEFT] + (uint32_t)p[DYSAN_NN_CONV_PAD_RIGHT];
     const uint64_t dw = (uint32_t)p[DYSAN_NN_CONV_DILATION_W];
-    const uint64_t wq = (wp + dw - 1u) / dw;
+    const uint64_t wq = (uint32_t)(wp + dw - 1u) / (uint32_t)dw; /* < 2^18 / >= 1: a 32-bit division */
     const uint64_t ic = dwise ? 1u : c;
     const uint64_t group = dw * hp * wq * ic;
     const uint64_t group_stride = dwise ? nn_align(group + DYSAN_NN_CONV_SLACK, 2) : group;
@@ -60,7 +70,15 @@ static uint64_t nn_layout(const nn_op_t *op, nn_layout_t *g) {
     const uint64_t pairs_pad = nn_align(pairs, 4);
     const uint64_t wbytes = 8u * (uint32_t)p[DYSAN_NN_CONV_KERNEL_H] * pairs_pad;
     const uint64_t npix = (uint64_t)op->out.dims[1] * op->out.dims[2];
-    const uint64_t total = xbytes + wbytes + 12u * (npix + 1u); /* + 1: an odd pixel count pairs the last */
+    const uint64_t general = wbytes + 8u * (npix + 1u); /* + 1: an odd pixel count pairs the last */
+    const uint64_t window = (uint32_t)p[DYSAN_NN_CONV_KERNEL_H] * pairs;
+    const uint64_t cp = ((uint32_t)p[DYSAN_NN_CONV_OUT_CHANNELS] + 1u) / 2u;
+    const int fast = !dwise && window <= DYSAN_NN_CONV_FAST_MAX_PAIRS;
+    const uint64_t fw = 4u * cp * (14u + 2u * window) + 32u, fcol = 8u * (window + 3u);
+    const uint64_t fstage = nn_align((uint32_t)p[DYSAN_NN_CONV_OUT_CHANNELS] + 1u, 4);
+    const uint64_t fbytes = fast ? fw + fcol + 2u * fstage : 0;
+    const uint64_t region = xbytes + 4u * (npix + 1u);
+    const uint64_t total = region + (general > fbytes ? general : fbytes);
     if (total >= (UINT64_C(1) << 31)) {
         return 0;
     }
@@ -79,9 +97,13 @@ static uint64_t nn_layout(const nn_op_t *op, nn_layout_t *g) {
         g->group_stride = (int32_t)group_stride;
         g->pairs = (int32_t)pairs;
         g->pairs_pad = (int32_t)pairs_pad;
-        g->wbuf_off = xbytes;
-        g->offs_off = xbytes + wbytes;
-        g->accs_off = g->offs_off + 4u * (npix + 1u);
+        g->fast = fast;
+        g->offs_off = xbytes;
+        g->wbuf_off = region;
+        g->accs_off = region + wbytes;
+        g->fw_off = region;
+        g->fcol_off = region + fw;
+        g->fstage_off = region + fw + fcol;
     }
     return total;
 }
@@ -116,15 +138,28 @@ static void nn_window_offsets(int32_t *offs, const nn_op_t *op, const nn_layout_
     const int32_t oh = (int32_t)op->out.dims[1], ow = (int32_t)op->out.dims[2];
     const int32_t sh = op->p[DYSAN_NN_CONV_STRIDE_H], sw = op->p[DYSAN_NN_CONV_STRIDE_W];
     const int32_t row = g->wq * g->ic, plane = g->hp * row;
+    const int32_t dr = sw % g->dw, dq = sw / g->dw;
+    const int32_t step = dr * plane + dq * g->ic, wrap = g->ic - g->dw * plane; /* r += dr; past dw: q + 1 */
     for (int32_t oy = 0; oy < oh; oy++) {
-        int32_t r = 0, q = 0;
+        int32_t r = 0, off = oy * sh * row;
+        if (g->dw == 1) { /* one plane: equally spaced windows */
+            int32_t *end = offs + (ow & ~1);
+            for (; offs != end; offs += 2, off += 2 * step) {
+                offs[0] = off;
+                offs[1] = off + step;
+            }
+            if (ow & 1) {
+                *offs++ = off;
+            }
+            continue;
+        }
         for (int32_t ox = 0; ox < ow; ox++) {
-            *offs++ = r * plane + oy * sh * row + q * g->ic;
-            r += sw % g->dw;
-            q += sw / g->dw;
+            *offs++ = off;
+            off += step;
+            r += dr;
             if (r >= g->dw) {
                 r -= g->dw;
-                q++;
+                off += wrap;
             }
         }
     }
@@ -169,7 +204,10 @@ NN_NOINLINE static void nn_requant_run(const int32_t *acc, int8_t *out, int32_t 
 
 typedef int8_t nn_elem_t;
 
-static void nn_widen_row(int8_t *dst, const int8_t *src, int32_t n) { memcpy(dst, src, (size_t)n); }
+static void nn_widen_row(int8_t *dst, const int8_t *src, int32_t n, int perm) {
+    (void)perm;
+    memcpy(dst, src, (size_t)n);
+}
 
 /* Blocks of 2 channels x 2 pixels, like the DSP path: each loaded weight and input serves two products.
  * Accumulation is unsigned: it wraps like the int32 accumulator without being undefined. */
@@ -229,11 +267,74 @@ static inline void nn_widen4(uint32_t v, uint32_t *lo, uint32_t *hi) {
     *hi = h;
 }
 
-static void nn_widen_row(int16_t *dst, const int8_t *src, int32_t n) {
+/* int8 -> int16: `cols` columns of 8 x `groups` values, `skip` bytes between source columns; dst word
+ * aligned and contiguous, src any alignment. 16 values per turn while it can, then 8. nn_widen8 keeps the
+ * order; nn_widen8p writes each group of 4 values in SXTB16 order, {x0, x2}, {x1, x3} (no packing: weights
+ * prepared in the same order give the same dot products). */
+void nn_widen8(int16_t *dst, const int8_t *src, int32_t groups, int32_t cols, int32_t skip);
+void nn_widen8p(int16_t *dst, const int8_t *src, int32_t groups, int32_t cols, int32_t skip);
+/* 8 values from r4, r5 into 4 words at r0. */
+#define NN_WIDEN8_ASM                                                                                         \
+    "    sxtb16 r6, r4\n"                                                                                    \
+    "    sxtb16 r7, r4, ror #8\n"                                                                            \
+    "    pkhbt  r8, r6, r7, lsl #16\n"                                                                       \
+    "    pkhtb  r9, r7, r6, asr #16\n"                                                                       \
+    "    sxtb16 r6, r5\n"                                                                                    \
+    "    sxtb16 r7, r5, ror #8\n"                                                                            \
+    "    pkhbt  r10, r6, r7, lsl #16\n"                                                                      \
+    "    pkhtb  r12, r7, r6, asr #16\n"                                                                      \
+    "    stm    r0!, {r8, r9, r10, r12}\n"
+#define NN_WIDEN8P_ASM                                                                                        \
+    "    sxtb16 r6, r4\n"                                                                                    \
+    "    sxtb16 r7, r4, ror #8\n"                                                                            \
+    "    sxtb16 r8, r5\n"                                                                                    \
+    "    sxtb16 r9, r5, ror #8\n"                                                                            \
+    "    stm    r0!, {r6-r9}\n"
+#define NN_WIDEN_FN_ASM(name, body)                                                                           \
+    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                      \
+    "    .syntax unified\n"                                                                                   \
+    "    .thumb\n"                                                                                            \
+    "    .p2align 1\n"                                                                                        \
+    "    .global " name "\n"                                                                                  \
+    "    .hidden " name "\n"                                                                                  \
+    "    .type  " name ", %function\n"                                                                        \
+    "    .thumb_func\n" name ":\n"                                                                            \
+    "    push   {r4-r11, lr}\n"                                                                              \
+    "    ldr    r11, [sp, #36]\n"                                                                            \
+    "1:  subs   lr, r2, #2\n"                                                                                \
+    "    blt    3f\n"                                                                                        \
+    "2:  ldr    r4, [r1], #4\n"                                                                              \
+    "    ldr    r5, [r1], #4\n" body "    ldr    r4, [r1], #4\n"                                             \
+    "    ldr    r5, [r1], #4\n" body "    subs   lr, lr, #2\n"                                              \
+    "    bge    2b\n"                                                                                        \
+    "3:  tst    lr, #1\n"                                                                                    \
+    "    beq    4f\n"                                                                                        \
+    "    ldr    r4, [r1], #4\n"                                                                              \
+    "    ldr    r5, [r1], #4\n" body "4:  add    r1, r1, r11\n"                                            \
+    "    subs   r3, r3, #1\n"                                                                                \
+    "    bgt    1b\n"                                                                                        \
+    "    pop    {r4-r11, pc}\n"                                                                              \
+    "    .size  " name ", . - " name "\n"                                                                     \
+    "    .popsection\n"
+__asm__(NN_WIDEN_FN_ASM("nn_widen8", NN_WIDEN8_ASM));
+__asm__(NN_WIDEN_FN_ASM("nn_widen8p", NN_WIDEN8P_ASM));
+
+/* n values (perm: a multiple of 4, in SXTB16 order per group of 4). */
+static void nn_widen_row(int16_t *dst, const int8_t *src, int32_t n, int perm) {
     int32_t i = 0;
+    if (n >= 8 && ((uintptr_t)dst & 3u) == 0) {
+        (perm ? nn_widen8p : nn_widen8)(dst, src, n / 8, 1, 0);
+        i = n & ~7;
+    }
     for (; i + 4 <= n; i += 4) {
         uint32_t lo, hi;
-        nn_widen4(nn_ld32(src + i), &lo, &hi);
+        const uint32_t v = nn_ld32(src + i);
+        if (perm) {
+            lo = (uint32_t)__sxtb16(v);
+            hi = nn_sxtb16_ror8(v);
+        } else {
+            nn_widen4(v, &lo, &hi);
+        }
         memcpy(dst + i, &lo, 4);
         memcpy(dst + i + 2, &hi, 4);
     }
@@ -428,6 +529,381 @@ static void nn_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32_
     }
 }
 
+/* ---- Cortex-M4 fast path (CONV_2D) ------------------------------------------------------------------
+ *
+ * For ops whose accumulators are bounded (ACC_BOUNDED), whose right shifts are all in [1, 21] and whose
+ * input has an even channel count (every window starts at a word), each pixel pair's window is copied once
+ * into a column of interleaved int16 pairs {xa[j], xb[j]} (two LDM and one STM per 4 pairs) and every
+ * output channel runs over it, two at a time: per 2 pairs of taps, one LDM of the column (4 words), one LDM
+ * of the prepared weights ({wa[j], wb[j], wa[j+1], wb[j+1]}) and 8 SMLAD -- 16 MACs in 10 instructions.
+ * The dot product is fully unrolled and entered at a computed address (no loop counter: all 14 registers
+ * hold data); each channel pair ends with its four outputs requantized in registers and stored. The pixel
+ * pair loop, the column copy (unrolled too) and the channel pair loop are all in `nn_k22_run`.
+ *
+ * The prepared weights are one stream read straight through. Per channel pair: an 8-word header -- the 4
+ * accumulator start values (doubled biases), the weights of the window's first pair when the window has an
+ * odd number of pairs (else 0, 0), the column's address, and the Thumb address where its dot product
+ * starts -- loaded by one LDM that also jumps there; the remaining weight pairs; the channel pair's
+ * requantization words. After the last channel pair, a header whose address is the kernel's "pixel pair
+ * done" ends the channel loop.
+ *
+ * Requantization: the weights and biases are prepared doubled, so the accumulator holds 2 acc (|acc| < 2^30
+ * by ACC_BOUNDED, so no wrap), and with K = 2^(right-1) + output_zp * 2^right
+ *   SMMLAR(2 acc, mult, K) = K + floor((acc * mult + 2^30) / 2^31)      (SaturatingRoundingDoublingHighMul)
+ *   (that + (acc < 0 ? -1 : 0)) >> right                                (RoundingDivideByPOT, + output_zp)
+ *   SSAT #8                                                             (clamp to int8)
+ * RoundingDivideByPOT subtracts 1 for a negative high product h; acc < 0 gives h <= 0, acc >= 0 gives h >= 0,
+ * and h == 0 rounds the same either way, so the accumulator's sign stands in for h's. |h| < 2^30 and
+ * |K| < 2^29 keep the sum in range. When output_zp <= act_min (ReLU-style ranges) a negative accumulator
+ * gives at most output_zp with or without the -1, and the clamp makes both act_min: a second copy of the
+ * unrolled steps ends in an epilogue without that instruction. An activation range narrower than int8 is
+ * applied afterwards (clamping the int8-saturated value to [act_min, act_max] equals clamping the exact one).
+ */
+
+/* The kernel's argument block, copied onto its stack as its frame; the asm addresses it by offset. */
+typedef struct {
+    int8_t *out_a;       /* 0: next output of pixel a (each channel pair advances it by 2) */
+    int8_t *out_b;       /* 4: next output of pixel b */
+    uint32_t *col;       /* 8: the pixel pair's window column */
+    uint32_t entry2;     /* 12: odd window: where its 2-pair steps start */
+    const uint32_t *w;   /* 16: the prepared weight stream */
+    const int16_t *x;    /* 20: the padded input planes */
+    const int32_t *offs; /* 24: window offsets (elements) of the next pixel pair */
+    int32_t pairs_left;  /* 28: pixel pairs to run */
+    int32_t oc;          /* 32: output bytes per pixel */
+    uint32_t copy;       /* 36: Thumb address in the unrolled column copy (its end: the caller built it) */
+} nn_k22_t;
+
+/* Runs every channel pair over `pairs_left` pixel pairs. */
+void nn_k22_run(nn_k22_t *k);
+/* Thumb addresses of the kernel's labels, NN_K22_L_*. */
+void nn_k22_labels(uint32_t labels[5]);
+enum { NN_K22_L_DONE, NN_K22_L_SINGLE, NN_K22_L_END, NN_K22_L_END_NOFIX, NN_K22_L_COPIED };
+
+#define NN_K22_STEPS 64 /* unrolled 2-pair steps: windows up to 128 pairs (DYSAN_NN_CONV_FAST_MAX_PAIRS) */
+#define NN_K22_STEP_BYTES 40
+#define NN_K22_COPIES 32 /* unrolled 4-pair column copies */
+#define NN_K22_COPY_BYTES 12
+#define NN_K22_HEADER 8 /* words before a channel pair's weights: 4 accumulator starts, 1 pair, column, entry */
+#define NN_K22_TAIL 6   /* words after them: mult, K, right of channels a and b */
+#if 2 * NN_K22_STEPS < DYSAN_NN_CONV_FAST_MAX_PAIRS || 4 * NN_K22_COPIES < DYSAN_NN_CONV_FAST_MAX_PAIRS
+#error "the unrolled kernel is shorter than the longest fast-path window"
+#endif
+
+#define NN_STR_(x) #x
+#define NN_STR(x) NN_STR_(x)
+
+/* clang-format off */
+/* 2 pairs of taps: r0 / r1 accumulate channels a / b of pixel a, r2 / r3 of pixel b. */
+#define NN_K22_STEP_ASM                                                                                       \
+    "    ldm.w  r12!, {r4-r7}\n"                                                                              \
+    "    ldm.w  lr!, {r8-r11}\n"                                                                              \
+    "    smlad  r0, r8, r4, r0\n"                                                                             \
+    "    smlad  r1, r9, r4, r1\n"                                                                             \
+    "    smlad  r2, r8, r5, r2\n"                                                                             \
+    "    smlad  r3, r9, r5, r3\n"                                                                             \
+    "    smlad  r0, r10, r6, r0\n"                                                                            \
+    "    smlad  r1, r11, r6, r1\n"                                                                            \
+    "    smlad  r2, r10, r7, r2\n"                                                                            \
+    "    smlad  r3, r11, r7, r3\n"
+/* One output: accumulator ACC, constants M, K, R, output pointer OUT; FIX: the sign correction or nothing. */
+#define NN_K22_OUT_ASM(acc, m, k, r, out, fix)                                                                \
+    "    smmlar r11, " acc ", " m ", " k "\n"                                                                 \
+    fix                                                                                                       \
+    "    asr    r11, r11, " r "\n"                                                                            \
+    "    ssat   r11, #8, r11\n"                                                                               \
+    "    strb   r11, [" out "], #1\n"
+#define NN_K22_FIX(acc) "    add    r11, r11, " acc ", asr #31\n"
+/* The next channel pair: accumulator starts, an odd window's first weight pair, the column, and a jump to
+ * its entry. */
+#define NN_K22_HEAD_ASM "    ldm    lr!, {r0-r3, r8, r9, r12, pc}\n"
+/* Requantizes and stores the 4 outputs, then starts the next channel pair. */
+#define NN_K22_EPILOGUE_ASM(fa, fb, fc, fd)                                                                   \
+    "    ldrd   r5, r6, [sp]\n"                                                                               \
+    "    ldm    lr!, {r4, r7, r8, r9, r10, r12}\n"                                                            \
+    NN_K22_OUT_ASM("r0", "r4", "r7", "r8", "r5", fa)                                                          \
+    NN_K22_OUT_ASM("r2", "r4", "r7", "r8", "r6", fb)                                                          \
+    NN_K22_OUT_ASM("r1", "r9", "r10", "r12", "r5", fc)                                                        \
+    NN_K22_OUT_ASM("r3", "r9", "r10", "r12", "r6", fd)                                                        \
+    "    strd   r5, r6, [sp]\n"                                                                               \
+    NN_K22_HEAD_ASM
+
+__asm__(
+    "    .pushsection .text.nn_k22_run,\"ax\",%progbits\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .p2align 2\n"
+    "    .global nn_k22_run\n"
+    "    .hidden nn_k22_run\n"
+    "    .type nn_k22_run, %function\n"
+    "    .thumb_func\n"
+    "nn_k22_run:\n"
+    "    push   {r4-r11, lr}\n"
+    "    ldm    r0, {r1-r10}\n"
+    "    push   {r1-r10}\n"                /* frame: nn_k22_t */
+    "    b      .Lk22_pixels\n"
+    ".Lk22_done:\n"                        /* the stream's end: the pixel pair is done */
+    "    ldrd   r0, r3, [sp, #28]\n"       /* pairs left, oc */
+    "    subs   r0, r0, #1\n"
+    "    beq    .Lk22_return\n"
+    "    str    r0, [sp, #28]\n"
+    "    ldr    r1, [sp, #4]\n"            /* out_b, past pixel b: pixel a of the next pair */
+    "    add    r2, r1, r3\n"
+    "    strd   r1, r2, [sp]\n"
+    ".Lk22_pixels:\n"
+    "    ldrd   r0, r3, [sp, #20]\n"       /* x, offs */
+    "    ldm    r3!, {r1, r2}\n"           /* the two windows */
+    "    str    r3, [sp, #24]\n"
+    "    add    r1, r0, r1, lsl #1\n"
+    "    add    r2, r0, r2, lsl #1\n"
+    "    ldr    r12, [sp, #8]\n"
+    "    ldr    pc, [sp, #36]\n"           /* into the column copy: 4 pairs per step */
+    "    .rept  " NN_STR(NN_K22_COPIES) "\n"
+    "    ldm.w  r1!, {r4, r6, r8, r10}\n"
+    "    ldm.w  r2!, {r5, r7, r9, r11}\n"
+    "    stm.w  r12!, {r4-r11}\n"
+    "    .endr\n"
+    ".Lk22_copied:\n"
+    "    ldr    lr, [sp, #16]\n"
+    NN_K22_HEAD_ASM
+    ".Lk22_return:\n"
+    "    add    sp, sp, #40\n"
+    "    pop    {r4-r11, pc}\n"
+    ".Lk22_single:\n"                      /* odd window: its first pair (weights in r8, r9 from the header) */
+    "    ldm    r12!, {r4, r5}\n"
+    "    smlad  r0, r8, r4, r0\n"
+    "    smlad  r1, r9, r4, r1\n"
+    "    smlad  r2, r8, r5, r2\n"
+    "    smlad  r3, r9, r5, r3\n"
+    "    ldr    pc, [sp, #12]\n"
+    "    .rept  " NN_STR(NN_K22_STEPS) "\n"
+    NN_K22_STEP_ASM
+    "    .endr\n"
+    ".Lk22_end:\n"
+    NN_K22_EPILOGUE_ASM(NN_K22_FIX("r0"), NN_K22_FIX("r2"), NN_K22_FIX("r1"), NN_K22_FIX("r3"))
+    "    .rept  " NN_STR(NN_K22_STEPS) "\n"
+    NN_K22_STEP_ASM
+    "    .endr\n"
+    ".Lk22_end_nofix:\n"
+    NN_K22_EPILOGUE_ASM("", "", "", "")
+    "    .size  nn_k22_run, . - nn_k22_run\n"
+    "    .p2align 1\n"
+    "    .global nn_k22_labels\n"
+    "    .hidden nn_k22_labels\n"
+    "    .type  nn_k22_labels, %function\n"
+    "    .thumb_func\n"
+    "nn_k22_labels:\n"
+    "    ldr    r1, =.Lk22_done + 1\n"
+    "    ldr    r2, =.Lk22_single + 1\n"
+    "    ldr    r3, =.Lk22_end + 1\n"
+    "    stm    r0!, {r1, r2, r3}\n"
+    "    ldr    r1, =.Lk22_end_nofix + 1\n"
+    "    ldr    r2, =.Lk22_copied + 1\n"
+    "    stm    r0!, {r1, r2}\n"
+    "    bx     lr\n"
+    "    .ltorg\n"
+    "    .size  nn_k22_labels, . - nn_k22_labels\n"
+    "    .popsection\n");
+
+/* Doubled int16 pairs of 4 int8 taps of channel pairs: for each of n_cp pairs (channel a at `a`, channel b
+ * b_off bytes after it), n4 x {a01, b01, a23, b23}; then dst advances dst_skip bytes and a src_skip bytes
+ * (to the next pair's header, and its channel a). Any source alignment. nn_k22_weights4p: the same in
+ * SXTB16 order for in_channels % 4 == 0 (with nn_widen8p), n4 x {a02, b02, a13, b13}. */
+void nn_k22_weights4(uint32_t *dst, const int8_t *a, int32_t b_off, int32_t n4, int32_t n_cp, int32_t dst_skip,
+                     int32_t src_skip);
+void nn_k22_weights4p(uint32_t *dst, const int8_t *a, int32_t b_off, int32_t n4, int32_t n_cp, int32_t dst_skip,
+                      int32_t src_skip);
+#define NN_K22_WEIGHTS_ASM(name, group)                                                                       \
+    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                      \
+    "    .p2align 1\n"                                                                                        \
+    "    .global " name "\n"                                                                                  \
+    "    .hidden " name "\n"                                                                                  \
+    "    .type  " name ", %function\n"                                                                        \
+    "    .thumb_func\n" name ":\n"                                                                            \
+    "    push   {r4-r11, lr}\n"                                                                              \
+    "    ldr    lr, [sp, #36]\n"                                                                             \
+    "3:  mov    r12, r3\n"                                                                                   \
+    "1:  ldr    r5, [r1, r2]\n"                                                                              \
+    "    ldr    r4, [r1], #4\n" group "    subs   r12, r12, #1\n"                                          \
+    "    bgt    1b\n"                                                                                        \
+    "    ldr    r4, [sp, #40]\n"                                                                             \
+    "    add    r0, r0, r4\n"                                                                                \
+    "    ldr    r4, [sp, #44]\n"                                                                             \
+    "    add    r1, r1, r4\n"                                                                                \
+    "    subs   lr, lr, #1\n"                                                                                \
+    "    bgt    3b\n"                                                                                        \
+    "    pop    {r4-r11, pc}\n"                                                                              \
+    "    .size  " name ", . - " name "\n"                                                                     \
+    "    .popsection\n"
+/* clang-format off */
+__asm__(NN_K22_WEIGHTS_ASM("nn_k22_weights4",
+    "    sxtb16 r6, r4\n"
+    "    sxtb16 r7, r4, ror #8\n"
+    "    sadd16 r6, r6, r6\n"
+    "    sadd16 r7, r7, r7\n"
+    "    pkhbt  r8, r6, r7, lsl #16\n"
+    "    pkhtb  r10, r7, r6, asr #16\n"
+    "    sxtb16 r6, r5\n"
+    "    sxtb16 r7, r5, ror #8\n"
+    "    sadd16 r6, r6, r6\n"
+    "    sadd16 r7, r7, r7\n"
+    "    pkhbt  r9, r6, r7, lsl #16\n"
+    "    pkhtb  r11, r7, r6, asr #16\n"
+    "    stm    r0!, {r8-r11}\n"));
+__asm__(NN_K22_WEIGHTS_ASM("nn_k22_weights4p",
+    "    sxtb16 r6, r4\n"
+    "    sxtb16 r7, r5\n"
+    "    sxtb16 r8, r4, ror #8\n"
+    "    sxtb16 r9, r5, ror #8\n"
+    "    sadd16 r6, r6, r6\n"
+    "    sadd16 r7, r7, r7\n"
+    "    sadd16 r8, r8, r8\n"
+    "    sadd16 r9, r9, r9\n"
+    "    stm    r0!, {r6-r9}\n"));
+/* clang-format on */
+
+static inline uint32_t nn_pair2x(int32_t lo, int32_t hi) {
+    return ((uint32_t)(2 * lo) & 0xFFFFu) | ((uint32_t)(2 * hi) << 16);
+}
+
+/* Decides whether the op takes the fast path; if so, writes the weight stream into scratch (once per
+ * invocation: it does not depend on the batch image) and returns 1. */
+NN_NOINLINE static int nn_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *base,
+                                       uint32_t labels[5]) {
+    if (!g->fast || !ps->acc_bounded || (g->ic & 1)) {
+        return 0;
+    }
+    const int32_t oc = ps->n_ch, window = ps->n_seg * ps->pairs, odd = window & 1;
+    const int32_t body = 2 * (window - odd), block = NN_K22_HEADER + body + NN_K22_TAIL;
+    uint32_t *const stream = (uint32_t *)(void *)(base + g->fw_off);
+    nn_k22_labels(labels);
+    const uint32_t end = labels[ps->out_zp <= ps->act_min ? NN_K22_L_END_NOFIX : NN_K22_L_END];
+    const uint32_t steps = end - NN_K22_STEP_BYTES * (uint32_t)(window / 2);
+    labels[NN_K22_L_END] = steps; /* what nn_fast_pass needs: the 2-pair steps' entry */
+    const uint32_t col = (uint32_t)(uintptr_t)(base + g->fcol_off), entry = odd ? labels[NN_K22_L_SINGLE] : steps;
+    /* Headers and requantization words, checking the shifts (what is written before a refusal is scratch). An
+     * odd channel count ends with a zero channel, whose outputs go to a staging row. */
+    uint32_t *d = stream;
+    for (int32_t c = 0; c < oc; c += 2, d += block) {
+        uint32_t *q = d + NN_K22_HEADER + body;
+        for (int32_t i = 0; i < 2; i++, q += 3) {
+            const int real = c + i < oc;
+            const int32_t right = real ? -nn_rd_i32(ps->shift + 4 * (c + i)) : 1;
+            if (right < 1 || right > 21) {
+                return 0;
+            }
+            q[0] = real ? nn_rd_u32(ps->mult + 4 * (c + i)) : 0;
+            q[1] = real ? (UINT32_C(1) << (right - 1)) + ((uint32_t)ps->out_zp << right) : 0;
+            q[2] = (uint32_t)right;
+            d[i] = d[2 + i] = real ? 2u * nn_rd_u32(ps->bias + 4 * (c + i)) : 0;
+        }
+        d[4] = d[5] = 0;
+        d[6] = col;
+        d[7] = entry;
+    }
+    for (int32_t i = 0; i < NN_K22_HEADER - 1; i++) {
+        d[i] = 0;
+    }
+    d[NN_K22_HEADER - 1] = labels[NN_K22_L_DONE]; /* the stream's end */
+    /* Weights, window row (segment) by row: an odd window's first pair goes with the header, 4-tap groups by
+     * nn_k22_weights4[p] over all channel pairs at once, a last pair of taps in C. */
+    void (*const groups)(uint32_t *, const int8_t *, int32_t, int32_t, int32_t, int32_t, int32_t) =
+        g->ic % 4 == 0 ? nn_k22_weights4p : nn_k22_weights4;
+    const int32_t full = oc / 2, w_row = ps->w_row, seg_len = ps->seg_len;
+    int32_t at = NN_K22_HEADER; /* word of the current segment's first pair (after the header's) */
+    for (int32_t s = 0; s < ps->n_seg; s++) {
+        const int32_t j0 = s == 0 && odd ? 2 : 0, n4 = seg_len > j0 ? (seg_len - j0) / 4 : 0;
+        const int8_t *w = ps->w + s * seg_len;
+        if (n4 > 0) {
+            if (full > 0) {
+                groups(stream + at, w + j0, w_row, n4, full, 4 * (block - 4 * n4), 2 * w_row - 4 * n4);
+            }
+            if (oc & 1) { /* the zero channel: channel a twice, then b's words cleared */
+                uint32_t *z = stream + full * block + at;
+                groups(z, w + full * 2 * w_row + j0, 0, n4, 1, 0, 0);
+                for (int32_t i = 1; i < 4 * n4; i += 2) {
+                    z[i] = 0;
+                }
+            }
+        }
+        for (int32_t c = 0; c < oc; c += 2) {
+            const int8_t *sa = w + c * w_row, *sb = c + 1 < oc ? sa + w_row : NULL;
+            uint32_t *head = stream + (c / 2) * block, *t = head + at + 4 * n4;
+            if (j0) {
+                const int more = seg_len > 1;
+                head[4] = nn_pair2x(sa[0], more ? sa[1] : 0);
+                head[5] = sb ? nn_pair2x(sb[0], more ? sb[1] : 0) : 0;
+            }
+            for (int32_t j = j0 + 4 * n4; j < seg_len; j += 2, t += 2) {
+                const int more = j + 1 < seg_len;
+                t[0] = nn_pair2x(sa[j], more ? sa[j + 1] : 0);
+                t[1] = sb ? nn_pair2x(sb[j], more ? sb[j + 1] : 0) : 0;
+            }
+        }
+        at += 2 * ((seg_len - j0 + 1) / 2); /* the segment's pairs after the header's */
+    }
+    return 1;
+}
+
+/* One image through the fast path (nn_fast_prepare returned 1 and filled `labels`). */
+static void nn_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16_t *x, uint8_t *base,
+                         const uint32_t labels[5]) {
+    const int32_t oc = ps->n_ch, npix = ps->npix;
+    nn_k22_t k;
+    k.col = (uint32_t *)(void *)(base + g->fcol_off);
+    k.entry2 = labels[NN_K22_L_END];
+    k.w = (const uint32_t *)(const void *)(base + g->fw_off);
+    k.x = x;
+    k.oc = oc;
+    k.copy = ps->n_seg == 1 ? labels[NN_K22_L_COPIED] - NN_K22_COPY_BYTES * (uint32_t)((ps->pairs + 3) / 4)
+                            : labels[NN_K22_L_COPIED];
+    int8_t *stage_a = (int8_t *)(base + g->fstage_off), *stage_b = stage_a + nn_align((uint32_t)oc + 1u, 4);
+    /* Even channel counts: every full pixel pair in one call. Else one call per pair, through staging rows
+     * (the zero channel's outputs would land on the next pixel's), like a last unpaired pixel's. */
+    int32_t pix = 0;
+    if (!(oc & 1) && ps->n_seg == 1 && npix >= 2) {
+        k.out_a = ps->out;
+        k.out_b = ps->out + oc;
+        k.offs = ps->offs;
+        k.pairs_left = npix / 2;
+        nn_k22_run(&k);
+        pix = npix & ~1;
+    }
+    for (; pix < npix; pix += 2) {
+        const int has_b = pix + 1 < npix; /* else offs[npix] repeats the last window; results dropped */
+        const int staged = oc & 1;
+        int8_t *oa = ps->out + (size_t)pix * oc, *ob = oa + oc;
+        k.out_a = staged ? stage_a : oa;
+        k.out_b = staged || !has_b ? stage_b : ob;
+        k.offs = ps->offs + pix;
+        k.pairs_left = 1;
+        if (ps->n_seg > 1) { /* rows of a 2-D window: the column is built here */
+            const int16_t *xa = x + ps->offs[pix], *xb = x + ps->offs[pix + 1];
+            uint32_t *col = k.col;
+            for (int32_t s = 0; s < ps->n_seg; s++) {
+                const int16_t *sa = xa + s * ps->seg_stride, *sb = xb + s * ps->seg_stride;
+                for (int32_t j = 0; j < ps->pairs; j++, col += 2) {
+                    col[0] = nn_ld32(sa + 2 * j);
+                    col[1] = nn_ld32(sb + 2 * j);
+                }
+            }
+        }
+        nn_k22_run(&k);
+        if (staged) {
+            memcpy(oa, stage_a, (size_t)oc);
+            if (has_b) {
+                memcpy(ob, stage_b, (size_t)oc);
+            }
+        }
+    }
+    if (ps->act_min != -128 || ps->act_max != 127) {
+        int8_t *o = ps->out;
+        for (int32_t i = 0; i < npix * oc; i++) {
+            o[i] = nn_clamp8(o[i], ps->act_min, ps->act_max);
+        }
+    }
+}
+
 #endif /* NN_DSP */
 
 /* Depthwise: the depth_multiplier output channels of one input channel plane, pixel by pixel (one input
@@ -483,10 +959,12 @@ static void nn_dw_pass(const nn_pass_t *ps, const nn_elem_t *x, int16_t *wbuf, i
 }
 
 /* Copies image `img` (all channels, or channel `ch` only) into zero-point padded phase planes at dst,
- * writing every element of the planes once. */
-static void nn_pad_image(nn_elem_t *dst, const int8_t *img, const nn_layout_t *g, int32_t ch, int32_t zp) {
+ * writing every element of the planes once. perm (DSP fast path, in_channels % 4 == 0): values in SXTB16
+ * order per group of 4 (nn_widen8p). */
+static void nn_pad_image(nn_elem_t *dst, const int8_t *img, const nn_layout_t *g, int32_t ch, int32_t zp,
+                         int perm) {
     const int32_t ic = ch < 0 ? g->c : 1;
-    const int32_t row = g->wq * ic, plane = g->hp * row, cols = g->dw * g->wq;
+    const int32_t row = g->wq * ic, plane = g->hp * row;
     for (int32_t y = 0; y < g->hp; y++) {
         const int32_t iy = y - g->pt;
         nn_elem_t *drow = dst + y * row;
@@ -504,7 +982,7 @@ static void nn_pad_image(nn_elem_t *dst, const int8_t *img, const nn_layout_t *g
                 drow[i] = (nn_elem_t)zp;
             }
             if (ch < 0) {
-                nn_widen_row(drow + g->pl * ic, src, g->w * ic);
+                nn_widen_row(drow + g->pl * ic, src, g->w * ic, perm);
             } else {
                 nn_elem_t *d = drow + g->pl;
                 const int8_t *sx = src + ch;
@@ -517,25 +995,36 @@ static void nn_pad_image(nn_elem_t *dst, const int8_t *img, const nn_layout_t *g
             }
             continue;
         }
-        int32_t r = 0, q = 0;
-        for (int32_t col = 0; col < cols; col++) {
-            nn_elem_t *d = drow + r * plane + q * ic;
-            const int32_t ix = col - g->pl;
-            if (ix >= 0 && ix < g->w) {
-                const int8_t *sx = src + (size_t)ix * g->c;
-                if (ch < 0) {
-                    nn_widen_row(d, sx, ic);
-                } else {
-                    d[0] = sx[ch];
+        for (int32_t r = 0; r < g->dw; r++) { /* plane r: padded columns r, r + dw, ...; ix = column - pl */
+            nn_elem_t *d = drow + r * plane;
+            int32_t q0 = 0, q1;
+            while (q0 < g->wq && r + q0 * g->dw < g->pl) {
+                q0++;
+            }
+            for (q1 = q0; q1 < g->wq && r + q1 * g->dw < g->pl + g->w; q1++) {
+            }
+            for (int32_t i = 0; i < q0 * ic; i++) {
+                d[i] = (nn_elem_t)zp;
+            }
+            const int8_t *sx = q1 > q0 ? src + (size_t)(r + q0 * g->dw - g->pl) * g->c : src;
+            if (ch >= 0) {
+                for (int32_t q = q0; q < q1; q++, sx += g->dw * g->c) {
+                    d[q] = sx[ch];
                 }
             } else {
-                for (int32_t k = 0; k < ic; k++) {
-                    d[k] = (nn_elem_t)zp;
+#if NN_DSP
+                if (ic % 8 == 0 && q1 > q0 && ((uintptr_t)(d + q0 * ic) & 3u) == 0) {
+                    (perm ? nn_widen8p : nn_widen8)(d + q0 * ic, sx, ic / 8, q1 - q0, (g->dw - 1) * g->c);
+                } else
+#endif
+                {
+                    for (int32_t q = q0; q < q1; q++, sx += g->dw * g->c) {
+                        nn_widen_row(d + q * ic, sx, ic, perm);
+                    }
                 }
             }
-            if (++r == g->dw) {
-                r = 0;
-                q++;
+            for (int32_t i = q1 * ic; i < row; i++) {
+                d[i] = (nn_elem_t)zp;
             }
         }
     }
@@ -564,20 +1053,19 @@ typedef struct {
     int32_t *offs, *accs;
 } nn_scratch_t;
 
-static nn_scratch_t nn_scratch(const nn_op_t *op, uint8_t *arena) {
-    nn_scratch_t s;
-    (void)nn_layout(op, &s.g);
+static void nn_scratch(nn_scratch_t *s, const nn_op_t *op, uint8_t *arena) {
+    (void)nn_layout(op, &s->g);
     uint8_t *base = arena + op->scratch_off;
-    s.x = (nn_elem_t *)(void *)base;
-    s.wbuf = (int16_t *)(void *)(base + s.g.wbuf_off);
-    s.offs = (int32_t *)(void *)(base + s.g.offs_off);
-    s.accs = (int32_t *)(void *)(base + s.g.accs_off);
-    nn_window_offsets(s.offs, op, &s.g);
-    return s;
+    s->x = (nn_elem_t *)(void *)base;
+    s->wbuf = (int16_t *)(void *)(base + s->g.wbuf_off);
+    s->offs = (int32_t *)(void *)(base + s->g.offs_off);
+    s->accs = (int32_t *)(void *)(base + s->g.accs_off);
+    nn_window_offsets(s->offs, op, &s->g);
 }
 
 void nn_conv2d(const nn_op_t *op, uint8_t *arena) {
-    nn_scratch_t sc = nn_scratch(op, arena);
+    nn_scratch_t sc;
+    nn_scratch(&sc, op, arena);
     const nn_layout_t *g = &sc.g;
     const int32_t oc = op->p[DYSAN_NN_CONV_OUT_CHANNELS];
     const int32_t n = (int32_t)op->in[0].dims[0];
@@ -594,15 +1082,29 @@ void nn_conv2d(const nn_op_t *op, uint8_t *arena) {
     for (int32_t i = 0; i < DYSAN_NN_CONV_SLACK; i++) {
         sc.x[g->group + i] = 0; /* what a zero-padded weight tail reads past the last window */
     }
+#if NN_DSP
+    uint32_t labels[5];
+    const int fast = nn_fast_prepare(&ps, g, arena + op->scratch_off, labels);
+    const int perm = fast && g->ic % 4 == 0;
+#else
+    const int perm = 0;
+#endif
     for (int32_t b = 0; b < n; b++) {
-        nn_pad_image(sc.x, in + (size_t)b * g->h * g->w * g->c, g, -1, op->in[0].zp);
+        nn_pad_image(sc.x, in + (size_t)b * g->h * g->w * g->c, g, -1, op->in[0].zp, perm);
         ps.out = out + (size_t)b * ps.npix * oc;
+#if NN_DSP
+        if (fast) {
+            nn_fast_pass(&ps, g, sc.x, arena + op->scratch_off, labels);
+            continue;
+        }
+#endif
         nn_pass(&ps, sc.x, sc.wbuf, sc.accs);
     }
 }
 
 void nn_depthwise_conv2d(const nn_op_t *op, uint8_t *arena) {
-    nn_scratch_t sc = nn_scratch(op, arena);
+    nn_scratch_t sc;
+    nn_scratch(&sc, op, arena);
     const nn_layout_t *g = &sc.g;
     const int32_t dm = op->p[DYSAN_NN_CONV_DEPTH_MULTIPLIER];
     const int32_t oc = op->p[DYSAN_NN_CONV_OUT_CHANNELS];
@@ -617,7 +1119,7 @@ void nn_depthwise_conv2d(const nn_op_t *op, uint8_t *arena) {
         const int8_t *img = in + (size_t)b * g->h * g->w * g->c;
         for (int32_t c = 0; c < g->c; c++) {
             nn_elem_t *plane = sc.x + c * g->group_stride;
-            nn_pad_image(plane, img, g, c, op->in[0].zp);
+            nn_pad_image(plane, img, g, c, op->in[0].zp, 0);
             for (int32_t i = g->group; i < g->group_stride; i++) {
                 plane[i] = 0;
             }

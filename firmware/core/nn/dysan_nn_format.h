@@ -3,12 +3,13 @@
 #define DYSAN_NN_FORMAT_H
 
 #define DYSAN_NN_MAGIC 0x4E4E5944u /* "DYNN" */
-#define DYSAN_NN_VERSION 1u
+#define DYSAN_NN_VERSION 2u
 #define DYSAN_NN_ALIGN 4u
 #define DYSAN_NN_MAX_RANK 4u
 #define DYSAN_NN_NO_TENSOR 0xFFFFu
 #define DYSAN_NN_DTYPE_INT8 1u
 #define DYSAN_NN_CONV_SLACK 8 /* int16 values past a convolution's padded input */
+#define DYSAN_NN_CONV_FAST_MAX_PAIRS 128 /* longest window of the M4 fast path */
 #define DYSAN_NN_ADD_SCRATCH 2048u /* ADD's two 256-entry int32 tables */
 
 /* hdr record: 64 bytes, little-endian; byte offset of each field */

@@ -41,6 +41,13 @@ static inline uint32_t nn_sxtb16_ror8(uint32_t x) {
     return r;
 #endif
 }
+
+/* acc + SXTB16(x ror 8) (halfword adds): bytes 1 and 3 added to the two int16 halves of acc. */
+static inline uint32_t nn_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
 #endif
 
 /* Little-endian readers that work for any alignment (compilers turn them into single loads). */

@@ -413,7 +413,7 @@ static void on_hello(app_t *a, int authenticated)
     i->rf_loaded = (uint8_t)a->rf_valid;
     i->sensitive_set = (s->flags & DYSAN_STATE_F_SENSITIVE) ? 1u : 0u;
     /* The attribute the device exists to hide: disclosed only to an authenticated HELLO. */
-    i->sensitive_value = authenticated && i->sensitive_set ? s->sensitive_value : 0u;
+    i->sensitive_value = authenticated && i->sensitive_set ? s->sensitive_value : 0xFFu; /* 0xFF: undisclosed */
     i->auth_counter = a->auth.last_counter;
     i->segment_len = (uint8_t)(seg > 255u ? 255u : seg);
     i->candidates = (uint8_t)(cand > 255u ? 255u : cand);

@@ -14,8 +14,8 @@ import sys
 from .. import __version__
 from ..errors import DysanError
 
-VERBS = ("data", "baseline", "models", "train", "evaluate", "report", "export", "codegen", "demo", "bench-firmware",
-         "devices", "flash", "calibrate", "stream", "monitor")
+VERBS = ("data", "baseline", "models", "train", "evaluate", "report", "export", "devices", "flash", "calibrate",
+         "stream", "monitor", "demo", "bench", "bench-firmware", "codegen")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,6 +77,21 @@ def config_from_args(args: argparse.Namespace):
                       dtw_windows=args.dtw_windows, seed=args.seed)
 
 
+def effective_command(args: argparse.Namespace, data: str) -> str:
+    """The command as typed when run from the shell, otherwise every setting spelled out."""
+    if Path(sys.argv[0]).name == "dysan" and sys.argv[1:2] == ["evaluate"]:
+        return "dysan " + shlex.join(sys.argv[1:])
+    words = ["dysan", "evaluate", args.run_dir, "--data", data, "--x", f"{args.x:g}", "--y", f"{args.y:g}",
+             "--segment", str(args.segment), "--candidates", str(args.candidates), "--calibration-seconds",
+             f"{args.calibration_seconds:g}", "--attackers", args.attackers, "--cnn-epochs", str(args.cnn_epochs),
+             "--rf-trees", str(args.rf_trees), "--dtw-windows", str(args.dtw_windows), "--seed", str(args.seed)]
+    for flag, value in (("--baselines", args.baselines), ("--skip", args.skip), ("--out", args.out),
+                        ("--json", args.json)):
+        if value:
+            words += [flag, value]
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import pipeline, runs
     from ..evaluate.report import train_command
@@ -93,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     ui.info(f"{run_dir}{tag}: {len(ctx.grid)} models + {len(ctx.baselines)} baseline(s), {ctx.config['protocol']}, "
             f"{ctx.attribute}; {len(ctx.train)} train / {len(ctx.test)} test windows (split verified)")
     commands = {
-        "evaluate": "dysan " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None,
+        "evaluate": effective_command(args, ctx.data_spec),
         "train": train_command(ctx.config, str(run_dir)),
         "baselines": [train_command(b["config"], b["path"]) for b in ctx.baseline_runs],
     }

@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..tools import emulator
-    from ..tools.flash import FlashOptions, execute, make_plan
+    from ..tools.flash import FlashOptions, check_tools, execute, make_plan
 
     if args.stop:
         stopped = emulator.stop(args.device_id)
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, {"dry_run": True, "target": plan.target,
                                "steps": [{"kind": s.kind, "text": s.text, "argv": s.argv} for s in plan.steps]})
         return 0
+    check_tools(plan)
     t0 = time.monotonic()
     with ui.progress(f"flashing {args.target}", len(plan.steps)) as step:
         res = execute(plan, opts, on_step=lambda s: step.advance(1, note=s.text.split(" (")[0][:60]))

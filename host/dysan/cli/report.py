@@ -26,7 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
     eval_dir = Path(args.eval) if args.eval else Path(args.run_dir) / "eval"
     out = Path(args.out) if args.out else eval_dir
-    command = "dysan " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
+    if Path(sys.argv[0]).name == "dysan" and sys.argv[1:2] == ["report"]:
+        command = "dysan " + shlex.join(sys.argv[1:])
+    else:
+        command = shlex.join(["dysan", "report", args.run_dir, *(["--eval", args.eval] if args.eval else []),
+                              *(["--out", args.out] if args.out else [])])
     target = render(eval_dir, out, report_command=command)
     ui.info(f"wrote {target}")
     return 0

@@ -152,6 +152,11 @@ class Session:
 
     # -- low level ------------------------------------------------------------------------------------------
 
+    @property
+    def link_errors(self) -> dict[str, int]:
+        """The host side's frame error counters (CRC, COBS, length...): what the decoder refused so far."""
+        return dict(self._decoder.stats)
+
     def send(self, msg, *, signed: bool = False) -> int:
         """Sends one message (signed with the next counter when ``signed``); returns its frame seq."""
         self._seq = (self._seq + 1) & 0xFFFF

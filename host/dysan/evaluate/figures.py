@@ -47,8 +47,8 @@ def main_accuracy(table: dict, target: Path, synthetic: bool) -> None:
         if task == "sensitive":
             ax.axhline(0.5, color="k", lw=0.8, ls=":")
             ax.axhline(0.55, color="r", lw=0.8, ls="--", label="target ≤ 55 %")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=7)
+        ax.set_ylim(0, 1.15)
+        ax.legend(fontsize=7, ncol=3, loc="upper right")
     fig.suptitle(_title("Accuracy per strategy and attacker (test windows)", synthetic))
     _save(fig, target)
 

@@ -18,6 +18,7 @@ one PNG per analysis in the output folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from .runs import RunContext
 from .strategies import RAW, Strategy, Weights
 
 TASKS = ("activity", "sensitive")
+PRED_CACHE_VERSION = 1
 SKIPPABLE = ("tradeoff", "candidates", "dtw")
 ARTIFACTS: dict[str, tuple[str, str, str]] = {
     # key: (json, png, heading)
@@ -100,6 +102,7 @@ class Evaluation:
 
     def __init__(self, ctx: RunContext, cfg: EvalConfig, cache_root: Path) -> None:
         self.ctx, self.cfg = ctx, cfg
+        self.pred_cache = cache_root / "attacks"
         import_tf().get_logger().setLevel("ERROR")  # Keras predict's retracing notes would flood the log
         n_models = len(ctx.models)
         with ui.progress(f"sanitizing with {n_models} models", n_models) as step:
@@ -202,28 +205,60 @@ class Evaluation:
                                                   self.labels("train", task)[self.idx["train"]], self.cfg.attack)
         return self._raw_models[key]
 
+    def _predictions(self, kind: str, family: str, task: str, strat: Strategy, compute) -> np.ndarray:
+        """Test predictions of one attacker, cached on disk by everything they depend on.
+
+        The key covers the attacker (kind, family, task, its settings and seed), the models' cached outputs,
+        the scored windows and the strategy's choice on each side it reads, so a rerun (or a sweep point that
+        repeats a choice) reuses them and a change of any input recomputes.
+        """
+        a = self.cfg.attack
+        h = hashlib.sha256(json.dumps([PRED_CACHE_VERSION, kind, family, task, a.seed,
+                                       a.rf_trees if family == "rf" else a.cnn_epochs,
+                                       [o.cache_id for o in self.outs]]).encode())
+        for arr in (self.idx["train"], self.idx["test"], strat.test, *((strat.train,) if kind == "adaptive" else ())):
+            h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+        path = self.pred_cache / f"{h.hexdigest()[:32]}.npy"
+        if path.is_file():
+            return np.load(path)
+        pred = np.asarray(compute(), dtype=np.int64)
+        self.pred_cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, pred)
+        tmp.replace(path)
+        return pred
+
     def attack(self, strat: Strategy, families: tuple[str, ...], step=None, raw_trained: bool = True) -> dict:
         """Accuracy summaries ``{attacker: {task: summary}}`` over the scored test windows."""
         te = self.idx["test"]
         names = self.ctx.subjects
         subject = self.ctx.test.subject[te]
-        test_in = self._inputs(strat.test, "test", families)
-        train_in = None
+        lazy: dict[str, attackers.Inputs] = {}
+
+        def data(side: str, family: str) -> np.ndarray:
+            if side not in lazy:
+                lazy[side] = self._inputs(strat.test if side == "test" else strat.train, side, families)
+            return lazy[side].for_family(family)
+
         out: dict[str, dict] = {}
         for family in families:
             for task in TASKS:
                 y = self.labels("test", task)[te]
                 n_classes = self.ctx.n_act if task == "activity" else 2
-                raw_model = self.raw_model(family, task)
-                raw_pred = attackers.predict(raw_model, test_in.for_family(family))
+
+                def raw_compute(family=family, task=task):
+                    return attackers.predict(self.raw_model(family, task), data("test", family))
+
+                def adaptive_compute(family=family, task=task, n_classes=n_classes):
+                    model = attackers.fit(family, task, n_classes, data("train", family),
+                                          self.labels("train", task)[self.idx["train"]], self.cfg.attack)
+                    return attackers.predict(model, data("test", family))
+
+                raw_pred = self._predictions("raw", family, task, strat, raw_compute)
                 if strat.name == "raw":
                     pred = raw_pred  # the adaptive attacker of raw data is the raw-trained one
                 else:
-                    if train_in is None:
-                        train_in = self._inputs(strat.train, "train", families)
-                    model = attackers.fit(family, task, n_classes, train_in.for_family(family),
-                                          self.labels("train", task)[self.idx["train"]], self.cfg.attack)
-                    pred = attackers.predict(model, test_in.for_family(family))
+                    pred = self._predictions("adaptive", family, task, strat, adaptive_compute)
                 out.setdefault(f"{family}-adaptive", {})[task] = metrics.accuracy_summary(pred == y, subject, names)
                 if raw_trained:
                     out.setdefault(f"{family}-raw", {})[task] = metrics.accuracy_summary(raw_pred == y, subject,
@@ -308,7 +343,6 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
             results["strategies"][strat.name] = {"label": strat.label, "info": strat.info,
                                                  "attackers": ev.attack(strat, families, step),
                                                  "distortion": ev.distortion(strat)}
-    by_name = {s.name: s for s in strategies}
     artifacts = {}
 
     def write(key: str, table: dict, draw) -> None:
@@ -324,7 +358,7 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
                **{k: {t: sorted(results["strategies"][name]["attackers"][k][t]["per_user"].values()) for t in TASKS}
                   for k in cdf_attackers if k in results["strategies"][name]["attackers"]}}
         for name in ("raw", "fixed", "personalized", "dynamic")}}, figures.user_cdf)
-    write("table4", distortion_table(results, by_name), figures.distortion)
+    write("table4", distortion_table(results), figures.distortion)
     dynamic_like = [s for s in strategies if s.name in ("dynamic", "dysan-o", "dysan-o-device")]
     write("fig6", {"models": ev.n_grid, "strategies": {
         s.name: {"label": s.label, "per_user": metrics.models_used_share(ev.traces(s), ev.n_grid)}
@@ -344,7 +378,7 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
     return results
 
 
-def distortion_table(results: dict, by_name: dict[str, Strategy]) -> dict:
+def distortion_table(results: dict) -> dict:
     rows = []
     raw = results["strategies"]["raw"]["distortion"]["stats"]
     for name, r in results["strategies"].items():

@@ -50,6 +50,8 @@ class ModelOutputs:
     ref: ModelRef
     train: SideOutputs
     test: SideOutputs
+    cache_id: str = ""
+    """``<model>-<hash>``: identifies these outputs (keys the attackers' prediction cache)."""
 
     def side(self, name: str) -> SideOutputs:
         return self.train if name == "train" else self.test
@@ -124,11 +126,11 @@ def outputs(ref: ModelRef, ctx: RunContext, cache_root: Path) -> tuple[ModelOutp
         _compute(ref, ctx, target)
         computed = True
     try:
-        return ModelOutputs(ref, _load_side(target, ctx.train), _load_side(target, ctx.test)), computed
+        return ModelOutputs(ref, _load_side(target, ctx.train), _load_side(target, ctx.test), target.name), computed
     except (OSError, ValueError, KeyError):
         shutil.rmtree(target, ignore_errors=True)
         _compute(ref, ctx, target)
-        return ModelOutputs(ref, _load_side(target, ctx.train), _load_side(target, ctx.test)), True
+        return ModelOutputs(ref, _load_side(target, ctx.train), _load_side(target, ctx.test), target.name), True
 
 
 def all_outputs(ctx: RunContext, cache_root: Path, step=None) -> list[ModelOutputs]:

@@ -38,7 +38,7 @@ from .tflite_graph import Graph, ModelFormatError, Operator, Tensor, read_tflite
 # Format constants (the single definition; the C header is rendered from these)
 
 MAGIC = 0x4E4E5944  # the bytes "DYNN" read as a little-endian u32
-VERSION = 1
+VERSION = 2  # 2: CONV_2D scratch holds the Cortex-M4 fast path's prepared weights (conv_scratch)
 ALIGN = 4
 MAX_RANK = 4
 NO_TENSOR = 0xFFFF
@@ -177,6 +177,9 @@ ALIAS_OPS = frozenset({"RESHAPE", "EXPAND_DIMS", "SQUEEZE"})
 
 #: int16 values after a convolution's padded input that a zero-padded weight tail may read.
 CONV_SLACK = 8
+#: Longest window (int16 pairs: kernel_h x ceil(kernel_w x in_channels / 2)) of a CONV_2D that the Cortex-M4
+#: fast path runs (its unrolled dot product); longer windows take the general path and need no fast region.
+CONV_FAST_MAX_PAIRS = 128
 #: ADD's scratch: its two rescaled-input lookup tables (256 int32 each).
 ADD_SCRATCH = 2 * 256 * 4
 
@@ -279,10 +282,19 @@ def conv_scratch(kind: str, p: dict[str, int], in_shape: tuple[int, ...], out_sh
 
     Convolutions: the zero-point padded input, split into ``dilation_w`` phase planes so that a dilated
     window row is contiguous, as int16 (the Cortex-M4 SMLAD path; the portable path uses the first half)
-    plus ``CONV_SLACK`` spare values; then the widened weights of a channel pair (int16, interleaved, each
-    window row padded to a multiple of 8 taps); then per output pixel (+ 1) its window offset and two
-    int32 accumulators. Depthwise: one padded plane group (+ slack) per channel. Fully connected: the
-    input row widened to int16, as long as a weight row.
+    plus ``CONV_SLACK`` spare values; then per output pixel (+ 1) its window offset; then one region used
+    by either of two kernels, as large as the larger:
+
+    * the general blocks: the widened weights of a channel pair (int16, interleaved, each window row padded
+      to a multiple of 8 taps) and two int32 accumulators per output pixel (+ 1);
+    * the Cortex-M4 fast path (CONV_2D with a window of at most ``CONV_FAST_MAX_PAIRS`` int16 pairs, else
+      nothing): a weight stream of, per channel pair, an 8-word header (4 accumulator starts, a weight
+      pair, the column's address, an entry address), the window's doubled int16 weight pairs and 6
+      requantization words, plus an 8-word end; the interleaved window column of a pixel pair (+ 3 pairs
+      a 4-pair copy may write past it); two staging rows of ``out_channels + 1`` bytes.
+
+    Depthwise: one padded plane group (+ slack) per channel. Fully connected: the input row widened to
+    int16, as long as a weight row.
     """
     if kind == "FULLY_CONNECTED":
         return 2 * p["weights_row"]
@@ -294,9 +306,15 @@ def conv_scratch(kind: str, p: dict[str, int], in_shape: tuple[int, ...], out_sh
     ic = 1 if depthwise else c
     group = dw * hp * wq * ic
     xbytes = _align(2 * c * _align(group + CONV_SLACK, 2)) if depthwise else _align(2 * (group + CONV_SLACK))
-    pairs_pad = _align((p["kernel_w"] * ic + 1) // 2, 4)
+    pairs = (p["kernel_w"] * ic + 1) // 2
     npix = out_shape[1] * out_shape[2]
-    return xbytes + 8 * p["kernel_h"] * pairs_pad + 12 * (npix + 1)
+    general = 8 * p["kernel_h"] * _align(pairs, 4) + 8 * (npix + 1)
+    fast = 0
+    window = p["kernel_h"] * pairs
+    if not depthwise and window <= CONV_FAST_MAX_PAIRS:
+        cp = (p["out_channels"] + 1) // 2
+        fast = 4 * cp * (14 + 2 * window) + 32 + 8 * (window + 3) + 2 * _align(p["out_channels"] + 1)
+    return xbytes + 4 * (npix + 1) + max(general, fast)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -903,6 +921,7 @@ def render_c_header() -> str:
         f"#define DYSAN_NN_NO_TENSOR 0x{NO_TENSOR:04X}u",
         f"#define DYSAN_NN_DTYPE_INT8 {DTYPE_INT8}u",
         f"#define DYSAN_NN_CONV_SLACK {CONV_SLACK} /* int16 values past a convolution's padded input */",
+        f"#define DYSAN_NN_CONV_FAST_MAX_PAIRS {CONV_FAST_MAX_PAIRS} /* longest window of the M4 fast path */",
         f"#define DYSAN_NN_ADD_SCRATCH {ADD_SCRATCH}u /* ADD's two 256-entry int32 tables */",
         "",
     ]

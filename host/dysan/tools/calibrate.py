@@ -307,6 +307,8 @@ class Calibration:
         assert s is not None
         need_total = self.plan.windows_per_activity
         need = need_total - st.recorded(activity)
+        if need <= 0:  # finished before the link broke
+            return
         if st.recorded(activity) == 0 and activity not in st.consumed:
             self.hooks.ready(activity, index, len(self.plan.activities), self.plan.seconds)
             self.hooks.countdown(activity, self.plan.countdown)
@@ -351,8 +353,12 @@ class Calibration:
             raise DysanError(f"subject {self.replay.subject} has too few samples of {activity!r} for "
                              f"{self.plan.windows_per_activity} windows: lower --seconds-per-activity")
         base = self.state.recorded(activity)
-        for off in range(0, len(samples), contract.HOP * 4):
-            s.push_samples(samples[off: off + contract.HOP * 4], stall_timeout=self.window_timeout)
+        generation = self.link.watch.reconnects
+        for off in range(0, len(samples), contract.HOP):
+            if self.link.watch.reconnects != generation:
+                # samples in flight may be lost: a sample pushed now would follow a gap in the device's window
+                raise TransportError("link reconnected")
+            s.push_samples(samples[off: off + contract.HOP], stall_timeout=self.window_timeout)
             advance(base + len(s.raw_windows))
             if len(s.raw_windows) >= need:
                 break
@@ -416,7 +422,6 @@ class Calibration:
         # upload itself resumes a transfer of the same image the device has in progress.
         with self.hooks.progress("uploading the calibration RF (signed)", len(st.rf_table)) as advance:
             s.upload_rf(st.rf_table, version=int(time.time()) & 0xFFFFFFFF, progress=lambda done, total: advance(done))
-            advance(len(st.rf_table))
         st.rf_committed_sha = hashlib.sha256(st.rf_table).hexdigest()
         st.save(self.state_path)
         s.set_sensitive(st.sensitive)

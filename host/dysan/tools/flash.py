@@ -123,6 +123,11 @@ class FlashOptions:
     jobs: int = 2
 
 
+def boards_root() -> Path:
+    """Where the boards' provisioning page files are written (mode 0700 folders, 0600 files)."""
+    return emulator.state_root().parent / "boards"
+
+
 def bundle_id(bundle: Path) -> str:
     """First 8 hex digits of the bundle image's SHA-256 (names its build folder)."""
     return hashlib.sha256((bundle / "bundle.bin").read_bytes()).hexdigest()[:8]
@@ -162,6 +167,8 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
         key_file = keystore.key_path(bytes.fromhex(opts.device_id))
     steps: list[Step] = []
     plan = FlashPlan(t, steps, key_file, bundle=bundle, port=opts.port)
+    # the device id names the state folders; known when the key exists (reading it prints nothing)
+    dev = keystore.load(key_file).device_id_hex if key_file is not None and key_file.exists() else "<device-id>"
     fw = repo / "firmware"
     if t in EMULATED:
         build = f"build/flash-{bundle_id(bundle)}" if bundle is not None else "build"
@@ -172,7 +179,7 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
         steps.append(Step("run", "build", ["make", "-C", "firmware", f"BUILD={build}", f"-j{opts.jobs}",
                                            "qemu" if t == "qemu" else "host"], cwd=repo))
         plan.image = fw / build / ("qemu-m4/dysan.elf" if t == "qemu" else "host/dysan")
-        state = "$XDG_STATE_HOME/dysan/emulators/<device-id>"
+        state = str(emulator.state_root() / dev)
         steps.append(Step("write", f"write the provisioning page to {state}/provision.bin (0600, holds the key)",
                           secret=True))
         port = str(opts.listen_port) if opts.listen_port else "PORT"
@@ -220,7 +227,7 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
         for name in ("factory", "dysan_prov"):
             if name not in offsets:
                 raise DysanError(f"firmware/ports/esp32/partitions.csv has no {name} partition")
-        prov = Path("$XDG_STATE_HOME/dysan/boards/<device-id>/provision.bin")
+        prov = boards_root() / dev / "provision.bin"
         steps.append(Step("write", f"write the provisioning page to {prov} (0600, holds the key)", secret=True))
         steps.append(Step("run", "flash bootloader, partition table, application and provisioning page", [
             "esptool.py", "--chip", "esp32", "--port", upload_port, "--baud", "460800", "--before", "default_reset",
@@ -259,7 +266,8 @@ class FlashResult:
 
 
 def execute(plan: FlashPlan, opts: FlashOptions, *, on_step=None, runner=subprocess.run) -> FlashResult:
-    """Runs the plan: resolves (or generates) the key, then every step in order."""
+    """Runs the plan: checks its tools are there, resolves (or generates) the key, then every step in order."""
+    check_tools(plan)
     identity, key_file, created = keystore.resolve(plan.key_file, create=True) if plan.key_file is not None \
         else keystore.resolve(None)
     result = FlashResult(plan, identity, key_file, created)
@@ -281,17 +289,29 @@ def execute(plan: FlashPlan, opts: FlashOptions, *, on_step=None, runner=subproc
     return result
 
 
+def check_tools(plan: FlashPlan) -> None:
+    """Fails (one line) when a command of the plan is not installed -- before anything is written or a key made."""
+    for st in plan.steps:
+        if st.kind == "run" and st.argv and shutil.which(st.argv[0]) is None:
+            raise DysanError(_missing_tool(st.argv[0]))
+
+
 def _run(st: Step, runner) -> None:
     assert st.argv is not None
-    tool = st.argv[0]
-    if shutil.which(tool) is None:
-        hint = " (install PlatformIO: pip install platformio)" if tool == "pio" else ""
-        raise DysanError(f"{tool} not found{hint}; this target is verified here only as a dry run "
-                         "(dysan flash --dry-run)")
+    if shutil.which(st.argv[0]) is None:
+        raise DysanError(_missing_tool(st.argv[0]))
     r = runner(st.argv, cwd=st.cwd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
         raise DysanError(f"{' '.join(st.argv[:4])}... failed (status {r.returncode}):\n{tail}")
+
+
+def _missing_tool(tool: str) -> str:
+    hint = {"pio": " (install PlatformIO: pip install platformio)", "esptool.py": " (pip install esptool)",
+            "adafruit-nrfutil": " (pip install adafruit-nrfutil)"}.get(tool, "")
+    if tool in ("pio", "esptool.py", "adafruit-nrfutil"):
+        return f"{tool} not found{hint}; this target is verified here only as a dry run (dysan flash --dry-run)"
+    return f"{tool} not found{hint}"
 
 
 def _write(st: Step, plan: FlashPlan, identity: Identity) -> None:
@@ -309,7 +329,7 @@ def _write(st: Step, plan: FlashPlan, identity: Identity) -> None:
             raise DysanError(f"{hex_file}: not built (the `pio run` step makes it)")
         st.path.write_bytes(uf2.hex_to_uf2(hex_file.read_text()))
     elif "provision.bin" in st.text and plan.target == "esp32":
-        d = emulator.state_root().parent / "boards" / identity.device_id_hex
+        d = boards_root() / identity.device_id_hex
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = d / "provision.bin"
         _write_secret(path, build_page(identity))

@@ -26,8 +26,9 @@ from pathlib import Path
 import serial
 
 from ..device.provision import Identity
-from ..device.session import Session
+from ..device.session import DeviceError, Session
 from ..errors import DysanError
+from ..protocol.schema import ErrorCode
 from ..transport import LinkEvent, ReconnectPolicy, Transport, TransportError, open_transport, parse_spec
 from ..transport.serial_link import SerialTransport
 from . import keystore
@@ -132,8 +133,20 @@ class DeviceLink:
         if self.identity is not None:
             s.identity = self.identity
             s.hello()  # creates and syncs the signer
+            if self.require_key:
+                self._verify_key(s)
         self.session = s
         return s
+
+    def _verify_key(self, s: Session) -> None:
+        """A signed HELLO: a wrong key is reported now, in one line, before a verb starts its work."""
+        try:
+            s.hello(signed=True)
+        except DeviceError as exc:
+            if exc.code in (ErrorCode.AUTH_FAILED, ErrorCode.NOT_PROVISIONED):
+                raise DysanError(f"{self.key_source} is not the key of device {self.identity.device_id_hex} "
+                                 f"(it refused a signed HELLO: {ErrorCode(exc.code).name})") from None
+            raise
 
     def _find_key(self, device_id: bytes) -> tuple[Identity | None, str]:
         if self.key_file is not None:

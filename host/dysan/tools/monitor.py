@@ -26,8 +26,9 @@ STATS_FIELDS_SHOWN = ("uptime_ms", "frames_ok", "crc_errors", "cobs_errors", "le
                       "candidates_scored", "sanitizer_runs")
 
 
-def info_dict(info) -> dict:
-    """INFO as plain data (the sensitive value only when the HELLO was signed)."""
+def info_dict(info, signed: bool = False) -> dict:
+    """INFO as plain data; the sensitive value only when the HELLO was ``signed`` (an unsigned HELLO's INFO
+    carries a placeholder: schema.py says 0xFF, the firmware sends 0 -- either way it is not the value)."""
     d = {"device_id": bytes(info.device_id).hex(), "fw_version": f"{(info.fw_version >> 16) & 0xFF}."
          f"{(info.fw_version >> 8) & 0xFF}.{info.fw_version & 0xFF}", "proto_version": int(info.proto_version),
          "mode": Mode(int(info.mode)).name, "calib_active": int(info.calib_active),
@@ -37,7 +38,7 @@ def info_dict(info) -> dict:
          "sensitive_set": int(info.sensitive_set), "auth_counter": int(info.auth_counter),
          "segment_len": int(info.segment_len), "candidates": int(info.candidates),
          "weight_x": int(info.weight_x), "weight_y": int(info.weight_y)}
-    if int(info.sensitive_value) != 0xFF:
+    if signed and int(info.sensitive_set):
         d["sensitive_value"] = int(info.sensitive_value)
     return d
 

@@ -68,6 +68,8 @@ class StreamOptions:
     """Seconds between STATS requests for the live view (device-side error counters)."""
     seconds: float | None = None
     """Live mode: stop after this many seconds."""
+    view_every: float = 0.25
+    """Seconds between calls of the view (a terminal refresh; tests use 0 to act at exact window counts)."""
 
 
 @dataclass
@@ -115,8 +117,7 @@ class StreamStats:
 
 def decoder_errors(s: Session) -> dict[str, int]:
     """The host decoder's refused-frame counters (CRC, COBS, length, header) of this session."""
-    stats = getattr(getattr(s, "_decoder", None), "stats", {})  # Session keeps its FrameDecoder private
-    return {k: int(v) for k, v in stats.items() if k != "frames_ok"}
+    return {k: int(v) for k, v in s.link_errors.items() if k != "frames_ok"}
 
 
 _DEVICE_ERROR_FIELDS = ("crc_errors", "cobs_errors", "length_errors", "header_errors", "msg_errors",
@@ -202,11 +203,11 @@ class Streamer:
 
     def _check_ready(self, s: Session) -> None:
         info = s.info
-        missing = [what for what, ok in (("a model bundle", info.bundle_valid), ("a calibration RF", info.rf_loaded),
-                                         ("the sensitive value", info.sensitive_set)) if not ok]
+        missing = [what for what, ok in (("model bundle", info.bundle_valid), ("calibration RF", info.rf_loaded),
+                                         ("sensitive value", info.sensitive_set)) if not ok]
         if missing:
-            raise DysanError(f"device {bytes(info.device_id).hex()} has no {', no '.join(missing)}: it sends no "
-                             "sanitized window until calibrated (run `dysan calibrate`)")
+            raise DysanError(f"device {bytes(info.device_id).hex()} lacks: {', '.join(missing)}; it sends no "
+                             "sanitized window until flashed with a bundle and calibrated (dysan calibrate)")
         if not info.stream_enabled:
             self.stats.events.append("device has stream_enable=0 (CONFIGURE): no windows will be sent")
 
@@ -231,9 +232,15 @@ class Streamer:
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
-    def _pump(self, s: Session) -> None:
+    def _guard(self) -> None:
+        """Raises _Retry once the transport has reconnected underneath us. Checked before every SAMPLES frame:
+        after a reconnect the device may have lost samples that were in flight, so a sample pushed on the new
+        connection would be appended after a gap -- the part must end first (see the module doc)."""
         if self.link.watch.reconnects != self._watch_reconnects:
             raise _Retry(f"link reconnected ({self.link.watch.last})")
+
+    def _pump(self, s: Session) -> None:
+        self._guard()
         if self.samples is None:
             self._pump_live(s)
         else:
@@ -250,6 +257,7 @@ class Streamer:
                 s.poll(0.05)
                 self._check_stall(s)
                 return
+            self._guard()
             s.send(make("SAMPLES", samples=tuple(int(v) for v in chunk.reshape(-1))))
             self.pos += len(chunk)
             s.poll(0.0)
@@ -469,7 +477,7 @@ class Streamer:
         if now - self._last_stats > self.opts.stats_every and self.view is not None:
             self._last_stats = now
             self._device_stats(s)
-        if self.view is not None and now - self._last_view > 0.25:
+        if self.view is not None and now - self._last_view >= self.opts.view_every:
             self._last_view = now
             self._update_numbers()
             self.view(self.stats)
@@ -509,3 +517,16 @@ class Streamer:
         self._update_numbers()
         if self.view is not None:
             self.view(self.stats)
+
+
+def reference_for_parts(pipeline, samples: np.ndarray, parts: list[Part]) -> list:
+    """What a correct device sent for a replayed stream cut into ``parts`` (see the module doc): each part is a
+    fresh device stream of its own samples; a part cut by a restart kept the windows written, which were whole
+    segments computed before the restart (or the start of one), so its reference is that of the full segments."""
+    seg = pipeline.schedule.segment
+    out = []
+    for p in parts:
+        n = p.windows if p.end != "cut" else -(-p.windows // seg) * seg
+        got = pipeline.run(samples[p.offset: p.offset + contract.WINDOW + max(0, n - 1) * contract.HOP]) if n else []
+        out.extend(got[: p.windows])
+    return out

@@ -1,0 +1,97 @@
+"""``dysan bench``: the heavy, rerunnable benchmarks on real data — what notes and README figures come from.
+
+Steps (``--steps`` picks a subset; each writes JSON under ``--out`` and is skipped when its output exists,
+unless ``--force``):
+
+- ``baseline``  raw-data baselines, RF + CNN, both protocols, gender and age group (all folds);
+- ``train``     the full 36-point device grid (within-subject, gender), timed against the 60 min budget;
+- ``export``    int8 export of that grid, verification and size report (flash/RAM/MACs per model, totals);
+- ``firmware``  ``bench-firmware`` on the exported bundle (instructions per stage, duty cycle, flash, RAM);
+- ``evaluate``  ``dysan evaluate`` + ``dysan report`` of the grid (strategies, attackers, figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .. import ui
+from ..errors import DysanError
+from .common import write_json
+
+STEPS = ("baseline", "train", "export", "firmware", "evaluate")
+DEFAULT_DATA = "sisfall:../shared/data/sisfall/SisFall_dataset.tar.xz"
+TRAIN_BUDGET_S = 3600
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="heavy benchmarks on real data (baselines, full grid, export, firmware)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=DEFAULT_DATA, help="data source (default: %(default)s)")
+    p.add_argument("--out", default="out/bench", help="output folder (default: %(default)s)")
+    p.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of: " + ", ".join(STEPS))
+    p.add_argument("--workers", type=int, default=2, help="training worker processes (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="redo steps whose output already exists")
+    p.set_defaults(run=run)
+
+
+def _done(path: Path, force: bool) -> bool:
+    if path.exists() and not force:
+        ui.info(f"  {path} exists: skipped (--force to redo)")
+        return True
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise DysanError(f"--steps: unknown {unknown} (choose from {', '.join(STEPS)})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir, models = out / "runs" / "device-within-gender", out / "models" / "device-within-gender"
+    if "baseline" in steps and not _done(out / "baseline.json", args.force):
+        from .. import baseline
+
+        report = baseline.run(baseline.BaselineConfig(data=args.data), ui.progress)
+        write_json(out / "baseline.json", report)
+    if "train" in steps and not _done(out / "train.json", args.force):
+        from ..train import grid
+        from ..train.loop import TrainConfig
+        from ..train.runner import prepare_run, run_grid
+
+        cfg, points = TrainConfig(), grid.full_grid()
+        prepare_run(run_dir, args.data, "default", "gender", "within-subject", 0, None, 0, points, cfg)
+        t0 = time.time()
+        summary = run_grid(run_dir, points, cfg, workers=args.workers)
+        wall = time.time() - t0
+        write_json(out / "train.json", {"command": "dysan train --grid full (defaults) --workers "
+                                        f"{args.workers}", "wall_seconds": round(wall, 1),
+                                        "budget_seconds": TRAIN_BUDGET_S, "within_budget": wall <= TRAIN_BUDGET_S,
+                                        "resumed": summary["wall_seconds_total"] > wall + 1, "summary": summary})
+        ui.info(f"full grid: {wall / 60:.1f} min (budget {TRAIN_BUDGET_S // 60} min)")
+    if "export" in steps and not _done(models / "verify.json", args.force):
+        from ..export.exporter import export_run
+        from ..export.size_report import size_report
+        from ..export.verify import verify_export
+        from .export import default_rf_bytes
+
+        export_run(run_dir, models)
+        rf_bytes, rf_info = default_rf_bytes(run_dir)
+        write_json(models / "size_report.json",
+                   {**size_report(models, rf_table_bytes=rf_bytes), "default_rf": rf_info})
+        write_json(models / "verify.json", verify_export(run_dir, models))
+    if "firmware" in steps and not _done(out / "firmware.json", args.force):
+        from .bench_firmware import measure
+
+        write_json(out / "firmware.json", measure(models, candidates=[8, 16, 24, 32, 36], n_windows=60))
+    if "evaluate" in steps and not _done(out / "evaluate.json", args.force):
+        from .. import cli
+
+        rc = cli.main(["evaluate", str(run_dir), "--data", args.data, "--protocol", "within-subject",
+                       "--attribute", "gender", "--json", str(out / "evaluate.json")])
+        if rc == 0:
+            cli.main(["report", str(run_dir)])
+    ui.info(f"bench outputs in {out}: {sorted(p.name for p in out.iterdir())}")
+    return 0
