@@ -8,7 +8,6 @@ attacker nothing but the majority class.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -160,23 +159,27 @@ def test_fixed_and_personalized_choices():
     assert (choice[:4] == 2).all() and (choice[4:] == 1).all()
 
 
-def test_calibration_takes_the_first_windows_of_each_activity_and_drops_overlaps():
+def test_calibration_takes_the_first_windows_of_each_activity_code_and_drops_overlaps():
     from dysan import contract
 
-    n = 12
+    # one user; class 0 = codes A (recording 0) and B (recording 1); class 1 = code C (recording 2); 6 windows each
+    n = 18
     rev = np.arange(n)[::-1]  # stored out of time order on purpose
     side = Side("test", x=np.zeros((n, 1, 1)), counts=np.zeros((n, 1, 1)),
-                activity=np.array([0] * 6 + [1] * 6)[rev], sensitive=np.zeros(n, int), subject=np.zeros(n, int),
-                recording=np.array([0] * 6 + [1] * 6)[rev], start=np.tile(np.arange(6) * contract.HOP, 2)[rev])
-    st = streams.build(side, per_class=2)
+                activity=np.array([0] * 12 + [1] * 6)[rev], sensitive=np.zeros(n, int), subject=np.zeros(n, int),
+                recording=np.repeat([0, 1, 2], 6)[rev], start=np.tile(np.arange(6) * contract.HOP, 3)[rev],
+                code=np.repeat(["A", "B", "C"], 6)[rev])
+    st = streams.build(side, per_code=2)
     cal = st.calibration[0]
-    assert sorted(side.start[cal].tolist()) == [0, 0, contract.HOP, contract.HOP]
+    assert list(side.code[cal]) == ["A", "A", "B", "B", "C", "C"]  # every code, not only the class's first
+    assert list(side.start[cal]) == [0, contract.HOP] * 3
     # windows starting 2 and 3 hops in still share samples with the one at 1 hop (186 - 62 < 125): not scored
-    assert sorted(side.start[st.order[0]].tolist()) == [4 * contract.HOP] * 2 + [5 * contract.HOP] * 2
-    assert list(side.recording[st.order[0]]) == [0, 0, 1, 1]  # time order
-    assert list(side.start[st.order[0]]) == [4 * contract.HOP, 5 * contract.HOP] * 2
-    assert st.scored.sum() == 4
-    assert streams.windows_for(10) == math.ceil(10 * 50 / 62)
+    assert list(side.recording[st.order[0]]) == [0, 0, 1, 1, 2, 2]  # time order
+    assert list(side.start[st.order[0]]) == [4 * contract.HOP, 5 * contract.HOP] * 3
+    assert st.scored.sum() == 6
+    few = streams.build(side, per_code=5)  # never more than half of a code's windows
+    assert len(few.calibration[0]) == 9
+    assert streams.windows_for(5) == 3 and streams.windows_for(2.5) == 1 and streams.windows_for(10) == 7
 
 
 def test_uniqueness_on_a_hand_made_table():

@@ -132,7 +132,15 @@ def _default_bundle(out: Path, n_models: int) -> Path:
     from ..data import prepare
     from ..device import random_bundle
 
-    target = out / f"bundle-random-{n_models}"
+    import hashlib
+    import inspect
+
+    from ..export import bundle_format, model_image
+    from ..nets import device
+
+    # Keyed by what shapes the bytes (the networks, the image and bundle formats): never a stale bundle.
+    key = hashlib.sha256(f"{inspect.getsource(device)}|{model_image.VERSION}|{bundle_format.VERSION}".encode())
+    target = out / f"bundle-random-{n_models}-{key.hexdigest()[:10]}"
     if (target / "bundle.bin").is_file():
         return target
     _, ws = prepare("synthetic")

@@ -29,8 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--segment", type=int, default=5, help="windows per selection segment p (default: %(default)s)")
     p.add_argument("--candidates", type=int, default=ScheduleDefaults().candidates,
                    help="candidates per window of DySan(o)-device (default: the bundle's, %(default)s)")
-    p.add_argument("--calibration-seconds", type=float, default=10.0,
-                   help="calibration per activity and user for DySan(o) (default: %(default)s)")
+    p.add_argument("--calibration-seconds", type=float, default=5.0,
+                   help="DySan(o) calibration: seconds of each activity (source activity code) per user, taken "
+                   "from the start of the user's stream and excluded from scoring (default: %(default)s)")
     p.add_argument("--attackers", default="rf,cnn", metavar="LIST",
                    help="attacker families: rf, cnn (default: %(default)s)")
     p.add_argument("--cnn-epochs", type=int, default=10, help="epochs of the CNN attackers (default: %(default)s)")

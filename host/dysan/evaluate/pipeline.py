@@ -59,7 +59,7 @@ class EvalConfig:
     weights: Weights = field(default_factory=Weights)
     segment: int = 5
     candidates: int = ScheduleDefaults().candidates
-    calibration_seconds: float = 10.0
+    calibration_seconds: float = 5.0
     attack: attackers.AttackConfig = field(default_factory=attackers.AttackConfig)
     sweep_ys: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
     candidate_counts: tuple[int, ...] = (36, 20, 16, 8)
@@ -73,7 +73,7 @@ class EvalConfig:
         return {
             "x": self.weights.x, "y": self.weights.y, "segment": self.segment, "candidates": self.candidates,
             "calibration_seconds": self.calibration_seconds,
-            "calibration_windows_per_activity": streams.windows_for(self.calibration_seconds),
+            "calibration_windows_per_code": streams.windows_for(self.calibration_seconds),
             "attackers": list(self.attack.families), "cnn_epochs": self.attack.cnn_epochs,
             "rf_trees": self.attack.rf_trees, "sweep_ys": list(self.sweep_ys),
             "candidate_counts": list(self.candidate_counts), "uniqueness_points": list(self.uniqueness_points),
@@ -109,9 +109,9 @@ class Evaluation:
             self.outs = sanitize.all_outputs(ctx, cache_root, step)
         self.n_grid = len(ctx.grid)
         with ui.progress("streams and calibration forests", 2) as step:
-            per_class = streams.windows_for(cfg.calibration_seconds)
+            per_code = streams.windows_for(cfg.calibration_seconds)
             self.sides = {"train": ctx.train, "test": ctx.test}
-            self.streams = {s: streams.build(self.sides[s], per_class) for s in self.sides}
+            self.streams = {s: streams.build(self.sides[s], per_code) for s in self.sides}
             self.raw_features = {s: window_features(self.sides[s].counts) for s in self.sides}
             self.rf_labels, self.calibration = {}, {}
             for s in self.sides:

@@ -212,8 +212,9 @@ def render(eval_dir: Path, out_dir: Path, report_command: str | None = None) -> 
                                    f"{results['windows']['test']['scored']})"],
         ["selection", f"x = {cfg['x']}, y = {cfg['y']}, segment p = {cfg['segment']}, device candidates "
                       f"{cfg['candidates']}"],
-        ["calibration", f"{cfg['calibration_seconds']} s per activity ({cfg['calibration_windows_per_activity']} "
-                        f"windows); calibration RF accuracy on test users' scored windows "
+        ["calibration", f"first {cfg['calibration_seconds']} s of each activity code "
+                        f"({cfg['calibration_windows_per_code']} windows); calibration RF accuracy on test users' "
+                        "scored windows "
                         f"{_pct(results['calibration']['test']['rf_accuracy_pooled'])}"],
         ["attackers", f"{', '.join(cfg['attackers'])} (CNN {cfg['cnn_epochs']} epochs, RF {cfg['rf_trees']} trees)"],
     ]

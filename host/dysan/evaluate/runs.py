@@ -49,6 +49,8 @@ class Side:
     subject: np.ndarray
     recording: np.ndarray
     start: np.ndarray
+    code: np.ndarray
+    """The source's activity code of each window (``D01``…): what the user was asked to do."""
 
     def __len__(self) -> int:
         return len(self.x)
@@ -185,9 +187,10 @@ def open_run(run_dir: str | Path, data: str | None = None, protocol: str | None 
                 and np.array_equal(ws.sensitive[idx], arrays[f"ys_{name}"]))
         if not same:
             raise DysanError(f"{spec}: the rebuilt {name} windows differ from the run's data.npz")
+        codes = np.array([ws.recordings[r].code for r in ws.recording[idx]])
         sides[name] = Side(name=name, x=arrays[f"x_{name}"], counts=counts, activity=ws.activity[idx],
                            sensitive=ws.sensitive[idx], subject=ws.subject[idx], recording=ws.recording[idx],
-                           start=ws.start[idx])
+                           start=ws.start[idx], code=codes)
     return RunContext(path=run_dir, config=config, data_spec=spec, norm=norm, train=sides["train"],
                       test=sides["test"], subjects=tuple(ws.subjects), classes=tuple(ws.classes),
                       attribute=config["attribute"], attribute_labels=tuple(ws.attribute.labels),
