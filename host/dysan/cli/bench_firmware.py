@@ -129,12 +129,11 @@ def memory_report(bundle_bytes: int, rf_bytes: int) -> dict:
 
 def _default_bundle(out: Path, n_models: int) -> Path:
     """A full-grid-size bundle of untrained device-family models (two distinct triples, repeated)."""
-    from ..data import prepare
-    from ..device import random_bundle
-
     import hashlib
     import inspect
 
+    from ..data import prepare
+    from ..device import random_bundle
     from ..export import bundle_format, model_image
     from ..nets import device
 
