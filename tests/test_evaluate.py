@@ -270,3 +270,25 @@ def test_loss_variants():
     assert "loss" not in TrainConfig().to_dict() and TrainConfig(loss="msda").to_dict()["loss"] == "msda"
     with pytest.raises(DysanError):
         variants.get("nope")
+
+
+def test_baselines_must_share_the_data_and_differences_are_reported(known_run, tmp_path):
+    import shutil
+
+    from dysan.evaluate import runs
+    from dysan.train.loop import TrainConfig
+    from dysan.train.runner import prepare_run
+
+    ctx = runs.open_run(known_run)
+    base = tmp_path / "gen"
+    prepare_run(base, "synthetic:subjects=8,seed=4", "default", "gender", "within-subject", 0, None, 0,
+                [GridPoint(0.6, 0.4)], TrainConfig(epochs=3, pretrain_epochs=0, loss="gen"))
+    shutil.copytree(known_run / "models" / IDENTITY.name, base / "models" / GridPoint(0.6, 0.4).name)
+    refs = runs.add_baseline(ctx, base)
+    assert [r.label for r in refs] == ["GEN"] and refs[0].key == "gen-a0.60_l0.40"
+    assert ctx.baseline_runs[0]["differences"] == ["epochs: 1 vs 3"]
+    other = tmp_path / "other"
+    prepare_run(other, "synthetic:subjects=8,seed=9", "default", "gender", "within-subject", 0, None, 0,
+                [GridPoint(0.6, 0.4)], TrainConfig(epochs=1, pretrain_epochs=0, loss="gen"))
+    with pytest.raises(DysanError, match="differs"):
+        runs.add_baseline(ctx, other)

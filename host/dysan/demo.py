@@ -5,15 +5,18 @@ Stages (each writes under ``OUT``; each prints what it did):
 1. data — summary of the synthetic dataset (labelled SYNTHETIC everywhere);
 2. baseline — raw-data activity analyst / gender and age-group attackers (RF and CNN, both protocols);
 3. train — a small device grid (4 sanitizers) with Algorithm 1;
-4. export — int8 TFLite + bundle + C source, verified against TFLM and the float models;
-5. firmware — the Cortex-M4F image with the bundle linked in, provisioned and booted in QEMU (``dysan flash``);
-6. calibrate — a signed calibration session fed by one subject's replayed samples, the RF trained, exported
+4. evaluate — a GEN baseline trained the same way, then ``dysan evaluate``: every strategy (fixed,
+   personalized, dynamic, DySan(o), …) against adaptive and raw-trained RF and CNN attackers, and the paper's
+   analyses;
+5. export — int8 TFLite + bundle + C source, verified against TFLM and the float models;
+6. firmware — the Cortex-M4F image with the bundle linked in, provisioned and booted in QEMU (``dysan flash``);
+7. calibrate — a signed calibration session fed by one subject's replayed samples, the RF trained, exported
    and uploaded signed with the sensitive value (``dysan calibrate``);
-7. stream — more of the subject's samples replayed, the sanitized windows streamed to Parquet and checked
+8. stream — more of the subject's samples replayed, the sanitized windows streamed to Parquet and checked
    byte for byte against the Python reference pipeline (``dysan stream``);
-8. and the later stages registered in :data:`STAGES` as the evaluation lands.
+9. report — ``dysan report``: the evaluation as one HTML page.
 
-The summary table at the end gathers one line per stage.
+The summary table at the end gathers one line per stage; the main evaluation table is printed after it.
 """
 
 from __future__ import annotations
@@ -77,6 +80,61 @@ def stage_train(ctx: DemoContext) -> str:
     f = best["final"]
     return (f"{len(points)} device sanitizers; e.g. {best['point']['name']}: own P {ui.pct(f['P_monitor_acc'])}, "
             f"own D {ui.pct(f['D_monitor_acc'])}")
+
+
+DEMO_EVAL_ARGS = ["--attackers", "rf,cnn", "--cnn-epochs", "3", "--rf-trees", "100", "--dtw-windows", "32"]
+"""Evaluation settings of the demo: the real pipeline with lighter attackers (SisFall uses the defaults)."""
+
+
+def stage_evaluate(ctx: DemoContext) -> str:
+    """GEN baseline (one model, the grid's settings) and ``dysan evaluate`` of the grid against it."""
+    from . import cli
+    from .errors import DysanError
+    from .train import variants
+    from .train.loop import TrainConfig
+    from .train.runner import prepare_run, run_grid
+
+    run_dir = ctx.state["run"]
+    gen_dir = run_dir / "baselines" / "gen"
+    cfg = TrainConfig(epochs=6, pretrain_epochs=3, loss="gen")
+    point = [variants.get("gen").default_point]
+    prepare_run(gen_dir, ctx.data, "default", "gender", "within-subject", 0, None, 0, point, cfg)
+    run_grid(gen_dir, point, cfg, workers=1)
+    target = ctx.out / "evaluate.json"
+    if cli.main(["evaluate", str(run_dir), *DEMO_EVAL_ARGS, "--json", str(target)]) != 0:
+        raise DysanError(f"dysan evaluate {run_dir} failed")
+    results = json.loads(target.read_text())
+    ctx.state["evaluation"] = results
+    raw, dyn = (results["strategies"][k]["attackers"]["rf-adaptive"] for k in ("raw", "dysan-o"))
+    return (f"{len(results['strategies'])} strategies × RF/CNN attackers; RF adaptive, DySan(o) vs raw: activity "
+            f"{ui.pct(dyn['activity']['accuracy'])} vs {ui.pct(raw['activity']['accuracy'])}, gender "
+            f"{ui.pct(dyn['sensitive']['accuracy'])} vs {ui.pct(raw['sensitive']['accuracy'])}")
+
+
+def stage_report(ctx: DemoContext) -> str:
+    """``dysan report`` of the demo grid's evaluation."""
+    from . import cli
+    from .errors import DysanError
+
+    run_dir = ctx.state["run"]
+    if cli.main(["report", str(run_dir)]) != 0:
+        raise DysanError(f"dysan report {run_dir} failed")
+    page = run_dir / "eval" / "report.html"
+    ctx.state["report"] = page
+    return f"{page} (SYNTHETIC data)"
+
+
+def evaluation_rows(results: dict) -> list[list[str]]:
+    """Strategy × (activity, attribute) for the adaptive RF and CNN attackers: the demo's closing table."""
+    rows = []
+    for r in results["strategies"].values():
+        row = [r["label"]]
+        for key in ("rf-adaptive", "cnn-adaptive"):
+            for task in ("activity", "sensitive"):
+                v = r["attackers"].get(key, {}).get(task)
+                row.append(ui.pct(v["accuracy"]) if v else "-")
+        rows.append(row)
+    return rows
 
 
 def stage_export(ctx: DemoContext) -> str:
@@ -210,10 +268,12 @@ STAGES: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("data", stage_data),
     ("baseline", stage_baseline),
     ("train", stage_train),
+    ("evaluate", stage_evaluate),
     ("export", stage_export),
     ("firmware", stage_firmware),
     ("calibrate", stage_calibrate),
     ("stream", stage_stream),
+    ("report", stage_report),
 ]
 
 

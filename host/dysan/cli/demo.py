@@ -23,4 +23,11 @@ def run(args: argparse.Namespace) -> int:
     ctx = demo.run(Path(args.out), data=args.data)
     ui.table("DySan demo (SYNTHETIC data)", ["stage", "result", "seconds"],
              [[s, r, f"{t:.0f}"] for s, r, t in ctx.summary])
+    if "evaluation" in ctx.state:
+        ui.table(f"evaluation of the demo grid (SYNTHETIC data): accuracy of adaptive attackers, "
+                 f"{ctx.state['evaluation']['attribute']} attribute",
+                 ["strategy", "RF activity", "RF attribute", "CNN activity", "CNN attribute"],
+                 demo.evaluation_rows(ctx.state["evaluation"]))
+    if "report" in ctx.state:
+        ui.info(f"report: {ctx.state['report']}")
     return 0

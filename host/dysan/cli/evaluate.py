@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     extra = [Path(b.strip()) for b in (args.baselines or "").split(",") if b.strip()]
     for b in dict.fromkeys([*runs.discover_baselines(run_dir), *extra]):
         runs.add_baseline(ctx, b)
+        if ctx.baseline_runs[-1]["differences"]:
+            ui.warn(f"baseline {b} was trained differently from the grid: "
+                    + "; ".join(ctx.baseline_runs[-1]["differences"]))
     tag = " (SYNTHETIC data)" if ctx.synthetic else ""
     ui.info(f"{run_dir}{tag}: {len(ctx.grid)} models + {len(ctx.baselines)} baseline(s), {ctx.config['protocol']}, "
             f"{ctx.attribute}; {len(ctx.train)} train / {len(ctx.test)} test windows (split verified)")

@@ -394,6 +394,11 @@ def _accuracies(attacks: dict) -> dict:
     return {a: {t: v[t]["accuracy"] for t in TASKS} for a, v in attacks.items()}
 
 
+def _per_user(attacks: dict) -> dict:
+    """``{attacker: {task: summary}}`` -> ``{attacker: {task: {user: accuracy}}}``."""
+    return {a: {t: v[t]["per_user"] for t in TASKS} for a, v in attacks.items()}
+
+
 def _rf_and_own(attacks: dict) -> dict:
     return {k: v for k, v in attacks.items() if k in ("rf-adaptive", "rf-raw", "own")}
 
@@ -410,7 +415,7 @@ def tradeoff(ev: Evaluation, cfg: EvalConfig, main: dict | None = None) -> dict:
                 step.advance(len(TASKS), note=f"y = {y} (main table's)")
             else:
                 res = ev.attack(strat, ("rf",), step)
-            rows.append({"y": y, "x": w.x, "accuracy": _accuracies(res),
+            rows.append({"y": y, "x": w.x, "accuracy": _accuracies(res), "per_user": _per_user(res),
                          "models_used_mean": float(np.mean(list(metrics.models_used_share(
                              ev.traces(strat), ev.n_grid).values())))})
     return {"x_rule": "1 − y", "attribute": ev.ctx.attribute, "strategy": "dynamic (DySan, oracle labels)",
@@ -440,7 +445,8 @@ def candidates(ev: Evaluation, cfg: EvalConfig, results: dict) -> tuple[dict, di
             else:
                 res = {s.name: ev.attack(s, ("rf",), step) for s in strats}
             rows.append({"models": n, "subset": [ev.ctx.models[i].key for i in subset],
-                         "results": {k: _accuracies(v) for k, v in res.items()}})
+                         "results": {k: _accuracies(v) for k, v in res.items()},
+                         "per_user": {k: _per_user(v) for k, v in res.items()}})
             dyn = next(s for s in strats if s.name == "dynamic")
             traces = ev.traces(dyn)
             uniq_rows.append({"models": n, "per_user": {str(p): metrics.uniqueness(traces, p, cfg.uniqueness_draws,

@@ -207,6 +207,8 @@ def render(eval_dir: Path, out_dir: Path, report_command: str | None = None) -> 
         ["activities", ", ".join(results["classes"])],
         ["models", f"{len(results['models'])} {results['family']} models, {results['epochs']} epochs"],
         ["baselines", ", ".join(m for b in results["baselines"] or [] for m in b["models"]) or "none"],
+        *[[f"⚠ {', '.join(b['models'])}", "trained differently from the grid: " + "; ".join(b["differences"])]
+          for b in results["baselines"] or [] if b.get("differences")],
         ["windows (train / test)", f"{results['windows']['train']['total']} / {results['windows']['test']['total']} "
                                    f"(scored {results['windows']['train']['scored']} / "
                                    f"{results['windows']['test']['scored']})"],

@@ -15,12 +15,14 @@ the split, not the sanitizer. A different ``--protocol`` / ``--attribute`` is re
 
 Baseline runs (GEN, Olympus, MSDA, trained with ``dysan train --loss ...``) are separate run directories;
 they are accepted only when their data.npz equals the main run's, so every strategy is scored on the same
-windows.
+windows. Training settings or networks that differ from the grid's (another epoch count, or a run trained
+before a change of the network code) are reported with the results, since they make the comparison unfair.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from ..train import variants
 from ..train.grid import GridPoint
 
 SPLIT_KEYS = ("activities", "attribute", "protocol", "fold", "folds", "split_seed")
+TRAIN_KEYS = ("family", "epochs", "batch_size", "learning_rate", "k_pred", "k_disc", "seed", "width", "pretrain_epochs")
+"""Training settings a baseline should share with the grid (differences are reported, not refused)."""
 
 
 @dataclass
@@ -218,11 +222,26 @@ def add_baseline(ctx: RunContext, run_dir: str | Path) -> list[ModelRef]:
     if not same:
         raise DysanError(f"baseline {run_dir}: its data.npz differs from {ctx.path}'s (another data source?)")
     refs = model_refs(run_dir, config, baseline=True)
+    differences = [f"{k}: {ctx.config['train'].get(k)} vs {config['train'].get(k)}" for k in TRAIN_KEYS
+                   if ctx.config["train"].get(k) != config["train"].get(k)]
+    if refs and ctx.grid and network_signature(refs[0].path) != network_signature(ctx.grid[0].path):
+        differences.append("networks: the S/P/D layers differ from the grid's")
     taken = {m.key for m in ctx.models}
     clash = [r.key for r in refs if r.key in taken]
     if clash:
         raise DysanError(f"baseline {run_dir}: model {clash[0]} is already in the evaluation")
     ctx.baselines.extend(refs)
     ctx.baseline_runs.append({"path": str(run_dir), "loss": config.get("train", {}).get("loss", variants.DEFAULT),
-                              "models": [r.key for r in refs], "config": config})
+                              "models": [r.key for r in refs], "differences": differences, "config": config})
     return refs
+
+
+def network_signature(model_dir: Path) -> list:
+    """The layers of S, P and D (type, activation, widths) as saved: two runs of one code base match."""
+    out = []
+    for name in ("S", "P", "D"):
+        with zipfile.ZipFile(model_dir / f"{name}.keras") as z:
+            layers = json.loads(z.read("config.json"))["config"]["layers"]
+        out.append([(la["class_name"], la["config"].get("activation"), la["config"].get("filters"),
+                     la["config"].get("units"), la["config"].get("kernel_size")) for la in layers])
+    return out
