@@ -5,6 +5,7 @@ unless ``--force``):
 
 - ``baseline``  raw-data baselines, RF + CNN, both protocols, gender and age group (all folds);
 - ``train``     the full 36-point device grid (within-subject, gender), timed against the 60 min budget;
+- ``baselines`` GEN, Olympus and MSDA trained with the grid's settings into ``RUN/baselines/`` (timed apart);
 - ``export``    int8 export of that grid, verification and size report (flash/RAM/MACs per model, totals);
 - ``firmware``  ``bench-firmware`` on the exported bundle (instructions per stage, duty cycle, flash, RAM);
 - ``evaluate``  ``dysan evaluate`` + ``dysan report`` of the grid (strategies, attackers, figures).
@@ -20,7 +21,7 @@ from .. import ui
 from ..errors import DysanError
 from .common import write_json
 
-STEPS = ("baseline", "train", "export", "firmware", "evaluate")
+STEPS = ("baseline", "train", "baselines", "export", "firmware", "evaluate")
 DEFAULT_DATA = "sisfall:../shared/data/sisfall/SisFall_dataset.tar.xz"
 TRAIN_BUDGET_S = 3600
 
@@ -71,6 +72,22 @@ def run(args: argparse.Namespace) -> int:
                                         "budget_seconds": TRAIN_BUDGET_S, "within_budget": wall <= TRAIN_BUDGET_S,
                                         "resumed": summary["wall_seconds_total"] > wall + 1, "summary": summary})
         ui.info(f"full grid: {wall / 60:.1f} min (budget {TRAIN_BUDGET_S // 60} min)")
+    if "baselines" in steps and not _done(out / "baselines.json", args.force):
+        from ..train import variants
+        from ..train.loop import TrainConfig
+        from ..train.runner import prepare_run, run_grid
+
+        if not (run_dir / "config.json").is_file():
+            raise DysanError(f"--steps baselines needs the grid of the train step in {run_dir}")
+        timing = {}
+        for name in ("gen", "olympus", "msda"):
+            cfg, point = TrainConfig(loss=name), [variants.get(name).default_point]
+            t0 = time.time()
+            prepare_run(run_dir / "baselines" / name, args.data, "default", "gender", "within-subject", 0, None, 0,
+                        point, cfg)
+            run_grid(run_dir / "baselines" / name, point, cfg, workers=1)
+            timing[name] = round(time.time() - t0, 1)
+        write_json(out / "baselines.json", {"wall_seconds": timing})
     if "export" in steps and not _done(models / "verify.json", args.force):
         from ..export.exporter import export_run
         from ..export.size_report import size_report

@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--x", type=float, default=0.2, help="score weight of activity accuracy (default: %(default)s)")
     p.add_argument("--y", type=float, default=0.8, help="score weight of sensitive privacy (default: %(default)s)")
     p.add_argument("--verify", action="store_true", help="check TFLM, TF Lite and float agreement (slower)")
-    p.add_argument("--verify-windows", type=int, default=1000, help="evaluation windows for --verify")
+    p.add_argument("--verify-windows", type=int, default=None,
+                   help="evaluation windows for --verify (default: every window of the run's evaluation split)")
     p.add_argument("--size-report", action="store_true", help="print flash / RAM / MACs per model and totals")
     add_json_option(p)
     p.set_defaults(run=run)

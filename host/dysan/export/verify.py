@@ -6,9 +6,17 @@ Checks, on windows of the run's evaluation split (the device-exact int8 input: c
 2. TFLM and the TF Lite interpreter (built-in reference kernels) differ by at most 1 LSB per output;
 3. int8 vs float Keras (float windows through float S, P, D; device-quantized windows through the int8
    models): own-P and own-D accuracy on the sanitized windows within 1 point;
-4. the int8 sanitizer vs the float one, seen by outside analysts: feature random forests (activity, and
-   the sensitive attribute) trained on float-sanitized training windows and tested on float-sanitized
-   test windows, versus the same trained and tested on int8-sanitized windows: within 2 points.
+4. the int8 sanitizer vs the float one, seen by an outside analyst: feature random forests (activity, and
+   the sensitive attribute) trained on float-sanitized training windows, tested on the float-sanitized and
+   on the int8-sanitized test windows (the same forest both times: the comparison is paired, so it measures
+   what quantization changes and not the randomness of training a forest): within 2 points.
+
+Also reported, not checked: analysts *retrained* on int8-sanitized windows (an adaptive analyst) against the
+float-trained ones, next to the noise floor of that comparison — the same float analyst trained with another
+seed. On 1000 windows that noise reached about 2 points, which is why the check is the paired one.
+
+By default every window of the evaluation split is used (and up to three times as many training windows for
+the analysts); ``n_windows`` draws a seeded subset for quicker runs.
 
 Returns a JSON-able report with every number and a ``passed`` flag per check (thresholds in ``LIMITS``).
 """
@@ -20,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classifiers import RFClassifier
+from ..classifiers import RFClassifier, to_int16
 from ..errors import DysanError
+from ..features import window_features
 from ..preprocess import Normalization, quantize_input
 from ..tfutil import import_tf, quiet
 
@@ -68,7 +77,11 @@ def dequantize(q: np.ndarray, quant) -> np.ndarray:
     return (q.astype(np.float32) - zp) * np.float32(scale)
 
 
-def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 1000, progress=None) -> dict:
+def _analyst(features: np.ndarray, y: np.ndarray, seed: int = 0) -> RFClassifier:
+    return RFClassifier(seed=seed, n_estimators=100).fit_features(features, y)
+
+
+def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | None = None, progress=None) -> dict:
     import keras
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -81,8 +94,9 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 100
         raise DysanError("the run has no evaluation windows to verify on")
     norm = Normalization.from_dict(config["normalization"])
     rng = np.random.default_rng(0)
-    pick = np.sort(rng.choice(len(x_test), size=min(n_windows, len(x_test)), replace=False))
-    train_pick = np.sort(rng.choice(len(x_train), size=min(3 * n_windows, len(x_train)), replace=False))
+    n_test = len(x_test) if n_windows is None else min(n_windows, len(x_test))
+    pick = np.sort(rng.choice(len(x_test), size=n_test, replace=False))
+    train_pick = np.sort(rng.choice(len(x_train), size=min(3 * n_test, len(x_train)), replace=False))
     x_f, ya_f, ys_f = x_test[pick], ya[pick], ys[pick]
     counts = np.rint(norm.denormalize(x_f)).astype(np.int16)
     nm = manifest["normalization"]
@@ -96,10 +110,11 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 100
         fl = {k: keras.models.load_model(src / f"{k}.keras", compile=False) for k in "SPD"}
         q = {k: Int8Model((out_dir / m["files"][k]["path"]).read_bytes(), with_tflite=True) for k in "SPD"}
         s_q = q["S"].run(x_q)
-        lsb = {"S": int(np.abs(s_q.astype(int) - q["S"].run_tflite(x_q).astype(int)).max())}
         p_q, d_q = q["P"].run(s_q), q["D"].run(s_q)
-        lsb["P"] = int(np.abs(p_q.astype(int) - q["P"].run_tflite(s_q).astype(int)).max())
-        lsb["D"] = int(np.abs(d_q.astype(int) - q["D"].run_tflite(s_q).astype(int)).max())
+        lsb, over = {}, {}
+        for k, tflm_out, x_in in (("S", s_q, x_q), ("P", p_q, s_q), ("D", d_q, s_q)):
+            diff = np.abs(tflm_out.astype(int) - q[k].run_tflite(x_in).astype(int))
+            lsb[k], over[k] = int(diff.max()), int((diff > LIMITS["tflm_vs_tflite_lsb"]).sum())
         worst_lsb = max(worst_lsb, *lsb.values())
         s_f = fl["S"].predict(x_f, batch_size=256, verbose=0)
         p_f = fl["P"].predict(s_f, batch_size=256, verbose=0).argmax(1)
@@ -108,18 +123,25 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 100
             "P_float": float((p_f == ya_f).mean()), "P_int8": float((p_q.argmax(1) == ya_f).mean()),
             "D_float": float((d_f == ys_f).mean()), "D_int8": float((d_q.argmax(1) == ys_f).mean()),
         }
-        # Outside analysts, each trained on the kind of output it is tested on (float-sanitized or
-        # int8-sanitized windows, in counts, as a service would receive them).
+        # Outside analysts on what a service would receive (sanitized windows in counts): trained on float-
+        # sanitized windows and tested on both outputs (paired: the check); retrained on int8-sanitized
+        # windows (adaptive), with the float analyst retrained under another seed as the noise floor.
         s_out_quant = tuple(m["files"]["S"]["quantization"]["output"])
         train_f = norm.denormalize(fl["S"].predict(x_train[train_pick], batch_size=256, verbose=0))
         train_q = norm.denormalize(dequantize(q["S"].run(x_train_q), s_out_quant))
-        test_f = norm.denormalize(s_f)
-        test_q = norm.denormalize(dequantize(s_q, s_out_quant))
+        feats = {k: window_features(to_int16(v)) for k, v in (
+            ("train_f", train_f), ("train_q", train_q), ("test_f", norm.denormalize(s_f)),
+            ("test_q", norm.denormalize(dequantize(s_q, s_out_quant))))}
         analysts = {}
         for task, y_tr, y_te in (("activity", ya_tr[train_pick], ya_f), ("sensitive", ys_tr[train_pick], ys_f)):
+            float_rf = _analyst(feats["train_f"], y_tr)
             analysts[task] = {
-                kind: float((RFClassifier(seed=0, n_estimators=100).fit(tr, y_tr).predict(te) == y_te).mean())
-                for kind, tr, te in (("float", train_f, test_f), ("int8", train_q, test_q))
+                "float": float((float_rf.predict_features(feats["test_f"]) == y_te).mean()),
+                "int8": float((float_rf.predict_features(feats["test_q"]) == y_te).mean()),
+                "int8_retrained": float((_analyst(feats["train_q"], y_tr).predict_features(feats["test_q"])
+                                         == y_te).mean()),
+                "float_other_seed": float((_analyst(feats["train_f"], y_tr, seed=1).predict_features(feats["test_f"])
+                                           == y_te).mean()),
             }
         def points(a: float, b: float) -> float:
             return round(100 * abs(a - b), 6)  # accuracies are k/n: round away float noise before comparing
@@ -129,8 +151,12 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 100
             "D_points": points(acc["D_float"], acc["D_int8"]),
             "activity_analyst_points": points(analysts["activity"]["float"], analysts["activity"]["int8"]),
             "sensitive_attacker_points": points(analysts["sensitive"]["float"], analysts["sensitive"]["int8"]),
+            "retrained_points": max(points(a["float"], a["int8_retrained"]) for a in analysts.values()),
+            "retrained_seed_noise_points": max(points(a["float"], a["float_other_seed"]) for a in analysts.values()),
         }
-        per_model.append({"model": m["name"], "max_lsb_tflm_vs_tflite": lsb, "accuracy": acc,
+        per_model.append({"model": m["name"], "max_lsb_tflm_vs_tflite": lsb, "outputs_over_limit": over,
+                          "outputs_compared": {"S": int(s_q.size), "P": int(p_q.size), "D": int(d_q.size)},
+                          "accuracy": acc,
                           "analysts": analysts, "differences": diffs})
         if progress is not None:
             progress(m["name"])
@@ -148,5 +174,9 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int = 100
             "passed": max(worst["activity_analyst_points"], worst["sensitive_attacker_points"])
             <= LIMITS["sanitizer_points"]},
     }
-    return {"windows": len(pick), "checks": checks, "passed": all(c is True or c["passed"] for c in checks.values()),
+    info = {"tflm_vs_tflite_outputs_over_limit": sum(sum(r["outputs_over_limit"].values()) for r in per_model),
+            "retrained_analysts_max_points": worst["retrained_points"],
+            "retrained_analysts_seed_noise_max_points": worst["retrained_seed_noise_points"]}
+    return {"windows": len(pick), "training_windows": len(train_pick), "checks": checks, "not_checked": info,
+            "passed": all(c is True or c["passed"] for c in checks.values()),
             "models": per_model}
