@@ -93,6 +93,9 @@ def test_constant_sanitizer_drives_the_attacker_to_chance(known_eval):
         train_labels = (ev.ctx.train.sensitive if task == "sensitive" else ev.ctx.train.activity)[tr]
         majority = np.bincount(train_labels).argmax()
         assert res["rf-adaptive"][task]["accuracy"] == pytest.approx(float((labels[te] == majority).mean()))
+        # one class predicted for every window: balanced accuracy is exactly 1 / number of classes
+        assert res["rf-adaptive"][task]["balanced_accuracy"] == pytest.approx(1 / len(np.unique(labels[te])))
+        assert res["rf-adaptive"][task]["majority_rate"] == pytest.approx(np.bincount(labels[te]).max() / len(te))
     assert abs(res["rf-adaptive"]["sensitive"]["accuracy"] - 0.5) < 0.1
     assert res["rf-adaptive"]["activity"]["accuracy"] < 0.5
 

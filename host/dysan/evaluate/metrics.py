@@ -25,11 +25,23 @@ import numpy as np
 from .. import contract
 
 
-def accuracy_summary(correct: np.ndarray, subject: np.ndarray, names: tuple[str, ...]) -> dict:
-    """Pooled accuracy over windows, per-user accuracies, and their spread."""
+def accuracy_summary(correct: np.ndarray, subject: np.ndarray, names: tuple[str, ...],
+                     labels: np.ndarray | None = None) -> dict:
+    """Pooled accuracy over windows, per-user accuracies, and their spread.
+
+    With the true ``labels``, also the balanced accuracy (mean per-class recall) and the majority-class rate:
+    on an imbalanced attribute (SisFall's age groups: about two thirds young) plain accuracy has a chance
+    level well above 50 %, so "attacker at chance" must be read against these.
+    """
     correct = np.asarray(correct, dtype=bool)
     per_user = {names[int(u)]: float(correct[subject == u].mean()) for u in np.unique(subject)}
     users = np.array(list(per_user.values())) if per_user else np.zeros(0)
+    extra = {}
+    if labels is not None and len(correct):
+        labels = np.asarray(labels)
+        classes = np.unique(labels)
+        extra = {"balanced_accuracy": float(np.mean([correct[labels == c].mean() for c in classes])),
+                 "majority_rate": float(max((labels == c).mean() for c in classes))}
     return {
         "accuracy": float(correct.mean()) if len(correct) else None,
         "windows": len(correct),
@@ -37,6 +49,7 @@ def accuracy_summary(correct: np.ndarray, subject: np.ndarray, names: tuple[str,
         "user_mean": float(users.mean()) if len(users) else None,
         "user_min": float(users.min()) if len(users) else None,
         "user_max": float(users.max()) if len(users) else None,
+        **extra,
     }
 
 

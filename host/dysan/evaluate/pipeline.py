@@ -259,18 +259,19 @@ class Evaluation:
                     pred = raw_pred  # the adaptive attacker of raw data is the raw-trained one
                 else:
                     pred = self._predictions("adaptive", family, task, strat, adaptive_compute)
-                out.setdefault(f"{family}-adaptive", {})[task] = metrics.accuracy_summary(pred == y, subject, names)
+                out.setdefault(f"{family}-adaptive", {})[task] = metrics.accuracy_summary(pred == y, subject, names,
+                                                                                          labels=y)
                 if raw_trained:
                     out.setdefault(f"{family}-raw", {})[task] = metrics.accuracy_summary(raw_pred == y, subject,
-                                                                                         names)
+                                                                                         names, labels=y)
                 if step is not None:
                     step.advance(1, note=f"{strat.name} {family} {task}")
         chosen = strat.test[te]
         if (chosen != RAW).all():
             for task in TASKS:
+                y = self.labels("test", task)[te]
                 own = self.own_pred["test"][task][chosen, te]
-                out.setdefault("own", {})[task] = metrics.accuracy_summary(own == self.labels("test", task)[te],
-                                                                           subject, names)
+                out.setdefault("own", {})[task] = metrics.accuracy_summary(own == y, subject, names, labels=y)
         return out
 
     # -- per-strategy extras ----------------------------------------------------------------------------
@@ -302,6 +303,8 @@ def main_table(results: dict, families: tuple[str, ...], attribute: str) -> dict
     raw = results["strategies"]["raw"]["attackers"]
     for name, r in results["strategies"].items():
         acc = {k: {t: r["attackers"][k][t]["accuracy"] for t in TASKS} for k in keys if k in r["attackers"]}
+        balanced = {k: {t: r["attackers"][k][t].get("balanced_accuracy") for t in TASKS} for k in keys
+                    if k in r["attackers"]}
         targets = {}
         for f in families:
             key = f"{f}-adaptive"
@@ -310,9 +313,11 @@ def main_table(results: dict, families: tuple[str, ...], attribute: str) -> dict
                 ra = raw[key]["activity"]["accuracy"]
                 targets[key] = {"activity_within_3_points_of_raw": bool(a >= ra - 0.03),
                                 "sensitive_at_most_55_percent": bool(s <= 0.55)}
-        rows.append({"name": name, "label": r["label"], "accuracy": acc, "targets": targets,
-                     "distortion_l1": r["distortion"]["l1_normalized"]})
-    return {"attribute": attribute, "attackers": keys, "rows": rows}
+        rows.append({"name": name, "label": r["label"], "accuracy": acc, "balanced_accuracy": balanced,
+                     "targets": targets, "distortion_l1": r["distortion"]["l1_normalized"]})
+    first = next(iter(raw.values()))
+    majority = {t: first[t].get("majority_rate") for t in TASKS}
+    return {"attribute": attribute, "attackers": keys, "majority_rate": majority, "rows": rows}
 
 
 def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | None = None,

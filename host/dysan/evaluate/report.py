@@ -96,7 +96,22 @@ def _main(t: dict, results: dict) -> str:
             test = info["models"].get("test", {})
             extra.append([s["label"], _e(", ".join(f"{u}: {m}" for u, m in test.items()))])
     chosen = _table(["strategy", "model(s) (test users)"], extra, raw_html=True) if extra else ""
-    return note + _table(cols, rows, raw_html=True) + chosen + _per_user(results)
+    return note + _table(cols, rows, raw_html=True) + _balanced(t) + chosen + _per_user(results)
+
+
+def _balanced(t: dict) -> str:
+    """Balanced accuracy (mean per-class recall): chance is 50 % for the attribute whatever its class balance."""
+    majority = t.get("majority_rate") or {}
+    if not any("balanced_accuracy" in r for r in t["rows"]):
+        return ""  # an evaluation written before balanced accuracy was recorded
+    keys = [a for a in t["attackers"] if a.endswith("-adaptive") or a == "own"]
+    cols = ["strategy"] + [f"{a} {('activity' if k == 'activity' else t['attribute'])}" for a in keys for k in TASKS]
+    rows = [[r["label"]] + [_pct(r["balanced_accuracy"].get(a, {}).get(k)) for a in keys for k in TASKS]
+            for r in t["rows"]]
+    return (f"<p>Balanced accuracy (mean recall per class; chance = 1 / number of classes). The majority class "
+            f"is {_pct(majority.get('sensitive'))} of the scored test windows for {_e(t['attribute'])} and "
+            f"{_pct(majority.get('activity'))} for activity: plain accuracy at or below that rate is at chance.</p>"
+            + _table(cols, rows))
 
 
 def _per_user(results: dict) -> str:
