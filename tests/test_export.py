@@ -92,9 +92,9 @@ def test_verify_reports_every_check(tiny_run, tiny_export):
     for m in rep["models"]:  # every output of S, P, D compared on every window
         assert m["outputs_compared"]["P"] == 300 * n_classes and sum(m["outputs_over_limit"].values()) == 0
         for a in m["analysts"].values():
-            assert {"float", "int8", "int8_retrained", "float_other_seed"} <= set(a)
-    assert set(rep["not_checked"]) == {"tflm_vs_tflite_outputs_over_limit", "retrained_analysts_max_points",
-                                       "retrained_analysts_seed_noise_max_points"}
+            assert {"float", "int8", "int8_seen_by_float_analyst", "float_other_seed"} <= set(a)
+    assert set(rep["not_checked"]) == {"tflm_vs_tflite_outputs_over_limit", "analyst_seed_noise_max_points",
+                                       "float_analyst_on_int8_max_points"}
 
 
 def test_size_report_and_c_source(tiny_export, tmp_path):
