@@ -32,7 +32,10 @@ from ..train.grid import GridPoint
 from . import bundle_format, model_image, quantize
 
 MANIFEST_VERSION = 1
-CALIBRATION_WINDOWS = 400
+CALIBRATION_WINDOWS = 2000
+"""Training windows (seeded draw) from which the converter takes every int8 activation range. Measured on the
+SisFall grid (every evaluation window): 400 windows left own-D of one model 1.07 pt from float; 2000 brought
+the three worst P/D models from 1.07 / 0.97 / 0.83 to 0.66 / 0.82 / 0.39 pt."""
 
 
 def _sha256(data: bytes) -> str:

@@ -30,11 +30,11 @@ def rebuild_batch1(model, builder: Callable[..., object]):
 
 
 def convert(
-    model_b1, representative: np.ndarray, input_quant: tuple[float, int] | None = None, max_calibration: int = 500
+    model_b1, representative: np.ndarray, input_quant: tuple[float, int] | None = None
 ) -> bytes:
-    """Convert a batch-1 Keras model to int8 TFLite bytes."""
+    """Convert a batch-1 Keras model to int8 TFLite bytes, calibrated on every window of ``representative``."""
     tf = import_tf()
-    rep = np.asarray(representative, dtype=np.float32)[:max_calibration]
+    rep = np.asarray(representative, dtype=np.float32)
     if input_quant is not None:
         scale, zp = input_quant
         lo, hi = scale * (-128 - zp), scale * (127 - zp)
