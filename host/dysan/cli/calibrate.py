@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--bundle", metavar="DIR", help="the exported bundle on the device: its activity classes and "
                    "attribute labels are used")
     p.add_argument("--activities", metavar="A,B,...", help="activities, in the bundle's class order (default: the "
-                   "bundle's classes, else walk,jog,stairs,sit/stand)")
+                   "bundle's classes, else those of the default activity map)")
     p.add_argument("--seconds-per-activity", type=float, default=30.0, metavar="N",
                    help="seconds recorded per activity (default: %(default)s)")
     p.add_argument("--replay", metavar="SPEC", help="data source whose samples stand in for the IMU "

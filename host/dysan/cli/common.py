@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .. import jsonio
 from ..data.splits import PROTOCOLS
 from ..errors import DysanError
 
@@ -41,22 +39,10 @@ def add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
 
 
-def _default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-
 def write_json(target: str | Path | None, obj: Any) -> None:
     if not target:
         return
-    text = json.dumps(obj, indent=2, default=_default) + "\n"
+    text = jsonio.dumps(obj)
     if str(target) == "-":
         sys.stdout.write(text)
         return

@@ -43,7 +43,7 @@ def main_accuracy(table: dict, target: Path, synthetic: bool) -> None:
             vals = [r["accuracy"].get(att, {}).get(task) for r in rows]
             ax.bar(x + k * width, [np.nan if v is None else v for v in vals], width, label=att)
         ax.set_xticks(x + width * (len(attackers) - 1) / 2, [r["label"] for r in rows], rotation=30, ha="right")
-        ax.set_title(f"{task} accuracy" if task == "activity" else f"{table['attribute']} accuracy")
+        ax.set_title(f"{task_label(task, table['attribute'])} accuracy")
         if task == "sensitive":
             ax.axhline(0.5, color="k", lw=0.8, ls=":")
             ax.axhline(0.55, color="r", lw=0.8, ls="--", label="target ≤ 55 %")
@@ -55,6 +55,11 @@ def main_accuracy(table: dict, target: Path, synthetic: bool) -> None:
 
 COLORS = {"raw": "0.45", "fixed": "C1", "personalized": "C2", "dynamic": "C3", "dysan-o": "C4",
           "dysan-o-device": "C5"}
+
+
+def task_label(task: str, attribute: str) -> str:
+    """How a task is named on figures and tables: "activity", or the attribute's name (gender, age-group…)."""
+    return "activity" if task == "activity" else attribute
 
 
 def _cdf(ax, values: list[float], label: str, style: str = "-", color: str | None = None) -> None:
@@ -77,7 +82,7 @@ def user_cdf(table: dict, target: Path, synthetic: bool) -> None:
                 if vals:
                     _cdf(ax, vals, entry["label"], ":" if name == "raw" else "-", COLORS.get(name))
             ax.set_xlim(0, 1.02)
-            ax.set_xlabel(f"{task if task == 'activity' else table['attribute']} accuracy per user")
+            ax.set_xlabel(f"{task_label(task, table['attribute'])} accuracy per user")
             ax.set_ylabel("share of users")
             ax.set_title(att, fontsize=9)
             ax.legend(fontsize=7)
@@ -95,7 +100,7 @@ def tradeoff(table: dict, target: Path, synthetic: bool) -> None:
         for att in table["attackers"]:
             ax.plot(ys, [r["accuracy"][att][task] for r in rows], marker="o", label=att)
         ax.set_xlabel(f"y (privacy weight; x = {table['x_rule']})")
-        ax.set_title(f"{task if task == 'activity' else table['attribute']} accuracy")
+        ax.set_title(f"{task_label(task, table['attribute'])} accuracy")
         ax.legend(fontsize=7)
     fig.suptitle(_title("Utility / privacy trade-off of the dynamic selection (Fig. 7)", synthetic))
     _save(fig, target)
@@ -113,7 +118,7 @@ def candidates(table: dict, target: Path, synthetic: bool) -> None:
                 if pts:
                     ax.plot(*zip(*pts, strict=True), marker="o", label=f"{strat} / {att}")
         ax.set_xlabel("candidate models")
-        ax.set_title(f"{task if task == 'activity' else table['attribute']} accuracy")
+        ax.set_title(f"{task_label(task, table['attribute'])} accuracy")
         ax.legend(fontsize=7)
     fig.suptitle(_title("Number of candidate models (Table 1)", synthetic))
     _save(fig, target)

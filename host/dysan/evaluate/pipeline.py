@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import ui
+from .. import jsonio, ui
 from ..errors import DysanError
 from ..export.bundle_format import ScheduleDefaults
 from ..features import window_features
@@ -83,18 +83,7 @@ class EvalConfig:
 
 
 def dump(path: Path, obj) -> None:
-    def default(o):
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, Path):
-            return str(o)
-        raise TypeError(type(o).__name__)
-
-    path.write_text(json.dumps(obj, indent=1, default=default) + "\n")
+    path.write_text(jsonio.dumps(obj, indent=1))
 
 
 class Evaluation:

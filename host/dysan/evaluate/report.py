@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import DysanError
 from ..train import grid as grid_mod
+from .figures import task_label
 from .pipeline import ARTIFACTS, NEEDS, TASKS
 
 CSS = """
@@ -67,7 +68,7 @@ def _table(columns: list[str], rows: list[list], raw_html: bool = False) -> str:
 
 
 def _main(t: dict, results: dict) -> str:
-    cols = ["strategy"] + [f"{a} {('activity' if k == 'activity' else t['attribute'])}" for a in t["attackers"]
+    cols = ["strategy"] + [f"{a} {task_label(k, t['attribute'])}" for a in t["attackers"]
                            for k in TASKS] + ["L1 distortion"]
     rows = []
     for r in t["rows"]:
@@ -105,7 +106,7 @@ def _balanced(t: dict) -> str:
     if not any("balanced_accuracy" in r for r in t["rows"]):
         return ""  # an evaluation written before balanced accuracy was recorded
     keys = [a for a in t["attackers"] if a.endswith("-adaptive") or a == "own"]
-    cols = ["strategy"] + [f"{a} {('activity' if k == 'activity' else t['attribute'])}" for a in keys for k in TASKS]
+    cols = ["strategy"] + [f"{a} {task_label(k, t['attribute'])}" for a in keys for k in TASKS]
     rows = [[r["label"]] + [_pct(r["balanced_accuracy"].get(a, {}).get(k)) for a in keys for k in TASKS]
             for r in t["rows"]]
     return (f"<p>Balanced accuracy (mean recall per class; chance = 1 / number of classes). The majority class "

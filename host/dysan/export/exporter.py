@@ -218,7 +218,6 @@ def render_bundle_c(bundle: bytes, manifest: dict) -> str:
         '__attribute__((section("dysan_bundle"), used, aligned(8)))',
         f"const uint8_t dysan_default_bundle[{len(bundle)}] = {{",
     ]
-    for i in range(0, len(bundle), 24):
-        lines.append("    " + ",".join(f"0x{b:02x}" for b in bundle[i:i + 24]) + ",")
+    lines += model_image.c_byte_rows(bundle)
     lines += ["};", f"const size_t dysan_default_bundle_len = {len(bundle)};", ""]
     return "\n".join(lines)

@@ -886,6 +886,12 @@ def size_report(image: ModelImage) -> dict[str, Any]:
     }
 
 
+def c_byte_rows(data: bytes, per_line: int = 16) -> list[str]:
+    """The initializer rows of a C ``uint8_t`` array holding ``data`` (each row indented, comma-terminated)."""
+    return ["    " + ", ".join(f"0x{b:02x}" for b in data[i : i + per_line]) + ","
+            for i in range(0, len(data), per_line)]
+
+
 def render_c_array(image: bytes, symbol: str) -> str:
     """A C source holding ``image`` as a word-aligned const array (the built-in model of a firmware)."""
     if not symbol.isidentifier():
@@ -897,8 +903,7 @@ def render_c_array(image: bytes, symbol: str) -> str:
         "",
         f"const uint8_t {symbol}[{len(image)}] __attribute__((aligned(4))) = {{",
     ]
-    for i in range(0, len(image), 16):
-        lines.append("    " + ", ".join(f"0x{b:02x}" for b in image[i : i + 16]) + ",")
+    lines += c_byte_rows(image)
     lines += ["};", f"const size_t {symbol}_len = {len(image)};", ""]
     return "\n".join(lines)
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import contract, ui
 from ..calibration import rf as rf_mod
+from ..data.activities import BUILTIN
 from ..device.session import DeviceError, Session
 from ..errors import DysanError
 from ..features import window_features
@@ -44,7 +45,8 @@ from ..transport import TransportError
 from .link import DeviceLink
 from .replay import ReplaySource, samples_for, windows_in
 
-DEFAULT_ACTIVITIES = ("walk", "jog", "stairs", "sit/stand")
+DEFAULT_ACTIVITIES = tuple(BUILTIN["sisfall"]["default"])
+"""Activities walked through when no bundle says which: the classes of the default activity map."""
 RF_REGION_BYTES = 16 * 1024
 """Capacity of the device's RF region (firmware/ports/README.md): a larger table is retrained smaller."""
 STATE_FORMAT = 1
