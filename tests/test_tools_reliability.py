@@ -69,6 +69,19 @@ def _ready(link: DeviceLink, bundle, rf: bytes) -> None:
     s.hello()
 
 
+def _stream(url: str, key_file: Path, bundle, rf: bytes, samples: np.ndarray, out: Path, view):
+    """Ready the device, stream every sample into ``out`` with ``view`` called on each update; the stats."""
+    link = DeviceLink(url, key_file=key_file)
+    link.open()
+    _ready(link, bundle, rf)
+    writer = open_writer(str(out))
+    try:
+        return Streamer(link, writer, StreamOptions(samples=samples, view_every=0.0), view=view).run()
+    finally:
+        writer.close()
+        link.close()
+
+
 def _check_output(out: Path, stats, bundle, rf: bytes, samples: np.ndarray) -> None:
     got = read_windows(out)
     want = reference_for_parts(ref_mod.ReferencePipeline(bundle, rf, 1), samples, stats.parts)
@@ -100,16 +113,8 @@ def test_stream_survives_garbage_corruption_and_a_dropped_link(tmp_path, key_fil
             once("drop", 45, fl.drop)
             once("more", 80, lambda: (fl.corrupt(2), [fl.inject(g) for _, g in garbage[:3]]))
 
-        link = DeviceLink(fl.url, key_file=key_file)
-        link.open()
-        _ready(link, synthetic_bundle, synthetic_rf)
         out = tmp_path / "stream.csv"
-        writer = open_writer(str(out))
-        try:
-            stats = Streamer(link, writer, StreamOptions(samples=samples, view_every=0.0), view=chaos).run()
-        finally:
-            writer.close()
-            link.close()
+        stats = _stream(fl.url, key_file, synthetic_bundle, synthetic_rf, samples, out, chaos)
         assert done == {"garbage", "corrupt", "drop", "more"}
         assert fl.corrupted >= 4 and fl.drops == 1
 
@@ -140,16 +145,8 @@ def test_stream_reconnects_after_the_device_process_restarts(tmp_path, key_file,
                 killed.append(st.written)
                 os.kill(int(kids[0]), signal.SIGKILL)  # the device process we started, by its id
 
-        link = DeviceLink(emu.url, key_file=key_file)
-        link.open()
-        _ready(link, synthetic_bundle, synthetic_rf)
         out = tmp_path / "stream.parquet"
-        writer = open_writer(str(out))
-        try:
-            stats = Streamer(link, writer, StreamOptions(samples=samples, view_every=0.0), view=kill_at_40).run()
-        finally:
-            writer.close()
-            link.close()
+        stats = _stream(emu.url, key_file, synthetic_bundle, synthetic_rf, samples, out, kill_at_40)
     finally:
         emulator.stop(TEST_IDENTITY.device_id_hex)
     assert killed and stats.reboots == 1 and stats.reconnects >= 1
