@@ -13,14 +13,15 @@ SYSSTAMP := $(VENV)/.sysdeps
 DEMO_DIR ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: all setup sysdeps demo test lint codegen firmware bench bench-firmware fuzz clean help
+.PHONY: all setup sysdeps demo test lint codegen firmware firmware-xiao bench bench-firmware fuzz clean help
 
 all: help
 
 help:
 	@echo "make demo            set up and run the whole chain on the embedded synthetic default"
 	@echo "make test            set up and run every test"
-	@echo "make firmware        build the host and emulated (QEMU Cortex-M4F) firmware"
+	@echo "make firmware        build the host and emulated (QEMU Cortex-M4F) firmware (+ the XIAO image, below)"
+	@echo "make firmware-xiao   build the XIAO nRF52840 Sense image from ../shared/vendor, check its memory map"
 	@echo "make bench           heavy benchmarks (full grids on ../shared data)"
 	@echo "make bench-firmware  instruction counts, duty cycle, flash/RAM of the firmware in QEMU"
 	@echo "make fuzz            long fuzzing runs of the C and Python frame parsers"
@@ -56,8 +57,18 @@ lint: setup
 codegen: setup
 	$(DYSAN) codegen
 
+# The XIAO nRF52840 Sense image needs the board's Arduino core, in ../shared/vendor (firmware/xiao.mk).
+XIAO_VENDOR := ../shared/vendor/xiao-nrf52840
+XIAO_TARBALL = $(abspath $(XIAO_VENDOR))/seeed-nrf52-xiao.tar.xz
+
 firmware: setup
 	$(MAKE) -C firmware all
+	@if [ -d $(XIAO_VENDOR) ]; then $(MAKE) -C firmware xiao XIAO_TARBALL=$(XIAO_TARBALL); \
+	 else echo "note: $(XIAO_VENDOR) absent: the XIAO image is not built (make firmware-xiao)"; fi
+
+firmware-xiao: setup
+	$(MAKE) -C firmware qemu
+	$(MAKE) -C firmware xiao XIAO_TARBALL=$(XIAO_TARBALL)
 
 bench: setup
 	$(DYSAN) bench --out out/bench

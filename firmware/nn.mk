@@ -12,9 +12,9 @@ NN_STANDALONE := $(filter $(firstword $(MAKEFILE_LIST)),$(lastword $(MAKEFILE_LI
 NN_PREV_GOAL := $(.DEFAULT_GOAL)
 
 NN_DIR     := core/nn
-NN_SRCS    := $(NN_DIR)/dysan_nn.c $(NN_DIR)/dysan_nn_conv.c $(NN_DIR)/dysan_nn_fc.c $(NN_DIR)/dysan_nn_pool.c \
-              $(NN_DIR)/dysan_nn_elementwise.c
-NN_HDRS    := $(NN_DIR)/dysan_nn.h $(NN_DIR)/dysan_nn_internal.h $(NN_DIR)/dysan_nn_format.h
+# every kernel file: the portable dysan_nn_<op>.c and its Cortex-M4 DSP path dysan_nn_<op>_m4.c
+NN_SRCS    := $(sort $(wildcard $(NN_DIR)/*.c))
+NN_HDRS    := $(sort $(wildcard $(NN_DIR)/*.h))
 NN_RUNNER  := tests/nn_runner.c
 NN_MK      := $(lastword $(filter %nn.mk,$(MAKEFILE_LIST)))
 NN_WARN    := -std=c11 -Wall -Wextra -Werror

@@ -3,6 +3,7 @@ Python signer and the C verifier (and vice versa) agreeing on every tag."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -130,7 +131,7 @@ def test_unsigned_and_unprovisioned_refused():
         accept(signed, Verifier(None, DEV))
     assert e.value.code is ErrorCode.NOT_PROVISIONED
     # Messages that need no auth are accepted unsigned, and verified when signed.
-    hello = encode(make("HELLO", proto_version=1))
+    hello = encode(make("HELLO", proto_version=1, nonce=5))
     assert not accept(Frame(BY_NAME["HELLO"].id, hello), Verifier(KEY, DEV)).authenticated
     assert accept(Signer(KEY, DEV).sign(BY_NAME["HELLO"].id, hello), Verifier(KEY, DEV)).authenticated
     bad = Frame(BY_NAME["HELLO"].id, hello, 0, FLAG_AUTH, 5, bytes(16))
@@ -207,3 +208,79 @@ def test_c_signed_tags_verify_in_python(c):
         f = Frame(SET_MODE, payload, 0, FLAG_AUTH, counter, tag)
         assert accept(f, verifier).authenticated
         assert verifier.last_counter == counter
+
+
+# -- the host believes the device's counter only from an authenticated INFO -----------------------------------
+
+class _FakePeripheral:
+    """A pyserial-like link answering HELLO with INFO (and anything signed with CMD_OK), as a device -- or a
+    spoofer -- would. ``key``: what the INFO tag is computed with (None: zeros); ``nonce``: a fixed nonce
+    (an INFO recorded from an earlier HELLO) instead of the HELLO's; ``counter``: the claimed auth counter."""
+
+    def __init__(self, key: bytes | None, counter: int, nonce: int | None = None) -> None:
+        from dysan.protocol import FrameDecoder
+
+        self.key, self.counter, self.nonce = key, counter, nonce
+        self.timeout = 0.0
+        self._dec = FrameDecoder()
+        self._out = b""
+
+    def write(self, data: bytes) -> None:
+        from dysan.protocol import decode
+
+        for f in self._dec.feed(data):
+            msg = decode(f.msg_id, f.payload)
+            if msg.NAME == "HELLO":
+                info = make("INFO", proto_version=1, fw_version=1, device_id=DEV, mode=0, calib_active=0,
+                            stream_enabled=1, bundle_valid=0, bundle_hash=bytes(8), bundle_version=0,
+                            model_count=0, rf_loaded=0, sensitive_set=0, sensitive_value=0xFF,
+                            auth_counter=self.counter, segment_len=5, candidates=4, weight_x=1, weight_y=2,
+                            tag=bytes(16))
+                if self.key is not None:
+                    nonce = msg.nonce if self.nonce is None else self.nonce
+                    info = dataclasses.replace(info, tag=compute_tag(self.key, DEV, info.ID, nonce,
+                                                                     encode(info)[:-16]))
+                reply = Frame(info.ID, encode(info), f.seq)
+            else:
+                reply = Frame(BY_NAME["CMD_OK"].id, encode(make("CMD_OK", ref_msg=f.msg_id, ref_seq=f.seq,
+                                                                auth_counter=0xFFFFFFFE)), f.seq)
+            self._out += reply.encode()
+
+    def read(self, n: int = 1) -> bytes:
+        out, self._out = self._out[:n], self._out[n:]
+        return out
+
+
+def _session(link):
+    from dysan.device.provision import Identity
+    from dysan.device.session import Session
+
+    return Session(link, Identity(device_id=DEV, key=KEY), timeout=0.5)
+
+
+def test_host_counter_moves_only_on_an_authenticated_info():
+    from dysan.errors import DysanError
+
+    genuine = _session(_FakePeripheral(KEY, counter=41))
+    assert genuine.hello().auth_counter == 41 and genuine.signer.counter == 41
+    # a spoofer pushing the counter towards 2^32: no key, a wrong key, or a genuine INFO recorded earlier
+    for link in (_FakePeripheral(None, 0xFFFFFFF0), _FakePeripheral(bytes(32), 0xFFFFFFF0),
+                 _FakePeripheral(KEY, 0xFFFFFFF0, nonce=1234)):
+        s = _session(link)
+        with pytest.raises(DysanError, match="INFO does not verify"):
+            s.hello()
+        assert s.signer is None or s.signer.counter < 0xFFFFFFF0
+    # CMD_OK's counter is not authenticated: it never moves the signer
+    genuine.set_mode(Mode.IDLE)
+    assert genuine.signer.counter == 42
+    # the nonce is fresh per HELLO (a recorded INFO cannot be replayed)
+    seen = set()
+    for _ in range(4):
+        link = _FakePeripheral(KEY, counter=1)
+        sent = []
+        orig = link.write
+        link.write = lambda data, _o=orig, _s=sent: (_s.append(data), _o(data))[1]
+        _session(link).hello()
+        from dysan.protocol import FrameDecoder, decode
+        seen.add(decode(1, FrameDecoder().feed(sent[0])[0].payload).nonce)
+    assert len(seen) == 4

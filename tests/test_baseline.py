@@ -66,3 +66,40 @@ class progress_stub:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_baseline_skips_single_valued_attribute_up_front(tmp_path, capsys):
+    """An attribute with one value among the subjects (age under an impossible threshold, like age group on data
+    with nobody over 60) is skipped with a note before any model is trained; the other attribute still runs."""
+    out = tmp_path / "b.json"
+    rc = main(["baseline", "--data", "synthetic:subjects=8,seed=1", "--protocol", "within-subject",
+               "--attribute", "age:200,gender", "--models", "rf", "--max-folds", "1", "--json", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert {r["task"] for r in report["results"]} == {"activity", "gender"}
+    assert any("age:200: skipped" in n for n in report["notes"])
+    assert "age:200: skipped" in capsys.readouterr().err
+
+
+def test_baseline_suggests_working_new_users_fold_count():
+    """Too few subjects of one value for the new-users folds: the plan says which fold count works, before work."""
+    from dysan.data import prepare
+
+    _ds, ws = prepare("synthetic:subjects=6,seed=1", attribute="gender")
+    cfg = baseline.BaselineConfig(data="synthetic", protocols=("within-subject", "new-users"), attributes=("gender",),
+                                  folds={"within-subject": 4, "new-users": 5})
+    checked = baseline.plan(cfg, {"gender": ws})
+    assert checked.protocols == ("within-subject",)
+    assert any("--folds-new-users 3 works" in n for n in checked.notes), checked.notes
+    cfg.folds["new-users"] = 3
+    assert baseline.plan(cfg, {"gender": ws}).protocols == ("within-subject", "new-users")
+
+
+def test_baseline_with_nothing_evaluable_fails_before_work():
+    from dysan.data import prepare
+    from dysan.errors import DysanError
+
+    _ds, ws = prepare("synthetic:subjects=8,seed=1", attribute="age:200")
+    cfg = baseline.BaselineConfig(data="synthetic", protocols=("within-subject",), attributes=("age:200",))
+    with pytest.raises(DysanError, match="nothing to evaluate"):
+        baseline.plan(cfg, {"age:200": ws})

@@ -59,11 +59,11 @@ def test_dry_run_nano33ble(capsys, tmp_path) -> None:
 
 
 def test_dry_run_xiao_uf2_and_nrfutil(capsys, tmp_path) -> None:
-    lines = _dry(capsys, "--target", "xiao-sense", "--uf2-drive", "/media/me/XIAO-SENSE")
+    lines = _dry(capsys, "--target", "xiao-sense", "--builder", "pio", "--uf2-drive", "/media/me/XIAO-SENSE")
     assert _cmd(lines, "pio run") == ["pio", "run", "-e", "xiao_ble_sense"]
     assert any("firmware.uf2" in line and "0xADA52840" in line for line in lines)
     assert any(line.startswith("# ") and "copy" in line and "/media/me/XIAO-SENSE" in line for line in lines)
-    lines = _dry(capsys, "--target", "xiao-sense", "--port", "/dev/ttyACM1")
+    lines = _dry(capsys, "--target", "xiao-sense", "--builder", "pio", "--port", "/dev/ttyACM1")
     pio_build = REPO / ".pio" / "build" / "xiao_ble_sense"
     assert _cmd(lines, "adafruit-nrfutil dfu genpkg") == [
         "adafruit-nrfutil", "dfu", "genpkg", "--dev-type", "0x0052", "--application", str(pio_build / "firmware.hex"),
@@ -71,6 +71,23 @@ def test_dry_run_xiao_uf2_and_nrfutil(capsys, tmp_path) -> None:
     assert _cmd(lines, "adafruit-nrfutil --verbose") == [
         "adafruit-nrfutil", "--verbose", "dfu", "serial", "--package", str(pio_build / "firmware.zip"), "-p",
         "/dev/ttyACM1", "-b", "115200", "--singlebank", "--touch", "1200"]
+
+
+def test_dry_run_xiao_without_platformio_builds_with_make(capsys, monkeypatch) -> None:
+    """No PlatformIO: the XIAO image comes from make -C firmware xiao (the vendored core), and the UF2 / DFU
+    steps take its dysan.hex (the UF2 itself is produced and checked in tests/test_board_xiao.py)."""
+    real_which = shutil.which
+    monkeypatch.setattr(flash.shutil, "which", lambda name: None if name == "pio" else real_which(name))
+    lines = _dry(capsys, "--target", "xiao-sense", "--uf2-drive", "/media/me/XIAO-SENSE")
+    assert _cmd(lines, "make") == ["make", "-C", "firmware", "-j2", "xiao"]
+    hex_file = REPO / "firmware" / "build" / "xiao" / "dysan.hex"
+    assert any(f"convert {hex_file} to {hex_file.with_suffix('.uf2')}" in line and "0xADA52840" in line
+               for line in lines)
+    assert any(line.startswith("# UF2: ") for line in lines)  # written and checked, or "not built yet"
+    lines = _dry(capsys, "--target", "xiao-sense", "--port", "/dev/ttyACM1")
+    assert _cmd(lines, "adafruit-nrfutil dfu genpkg")[6] == str(hex_file)
+    assert main(["flash", "--target", "esp32", "--builder", "make", "--dry-run"]) == 2
+    assert "--builder 'make'" in capsys.readouterr().err
 
 
 def test_dry_run_esp32_flashes_the_partition_layout(capsys, tmp_path) -> None:
@@ -133,6 +150,10 @@ def test_help_says_what_is_verified_only_by_dry_run(capsys) -> None:
         build_parser().parse_args(["flash", "--help"])
     out = capsys.readouterr().out
     assert "VERIFIED ONLY AS A DRY RUN" in out and "nano33ble, xiao-sense and esp32" in out
+    from dysan.boards import BOARDS
+
+    for target, board in BOARDS.items():  # the help is the boards table
+        assert f"  {target:<11} {board.flash_with[:40]}" in out.replace("\n", " ")
 
 
 def test_unknown_bundle_folder_is_one_line(capsys, tmp_path) -> None:
@@ -173,7 +194,7 @@ def test_flash_host_then_devices_and_monitor(capsys, tmp_path) -> None:
     capsys.readouterr()
     assert main(["stream", "--port", url, "--replay", "synthetic", "--subject", "SY01", "--windows", "2"]) == 2
     err = capsys.readouterr().err
-    assert "lacks: model bundle, calibration RF, sensitive value" in err and err.startswith("error:"), err
+    assert "lacks: model bundle, calibration RF;" in err and err.startswith("error:"), err
 
     assert main(["flash", "--stop", "--device-id", device_id]) == 0
     assert not emulator.running()
@@ -226,3 +247,33 @@ def test_stream_to_stdout_dequantized(capsys, tmp_path, synthetic_bundle, synthe
     expect = np.concatenate([deq(w.model_id, np.frombuffer(w.data, np.int8).reshape(125, 6)) for w in want])
     np.testing.assert_allclose(values, expect, rtol=1e-5, atol=1e-6)
     assert [int(r[4]) for r in rows[1::125]] == [w.model_id for w in want]
+
+
+def test_devices_names_the_flash_target_of_each_board(capsys, monkeypatch) -> None:
+    """`dysan devices` reads the boards table: a port with a board's USB id says which --target flashes it."""
+    from dysan.tools import devices
+    from dysan.transport.serial_link import PortInfo, guess_board
+
+    def fake(usb_only: bool = True) -> list:
+        ids = [("/dev/ttyACM0", 0x2886, 0x8045), ("/dev/ttyACM1", 0x2341, 0x805A), ("/dev/ttyUSB0", 0x1234, 0x1)]
+        return [PortInfo(port, "", vid, pid, None, guess_board(vid, pid)) for port, vid, pid in ids]
+
+    monkeypatch.setattr(devices, "list_serial_ports", fake)
+    res = devices.list_devices(ble=False)
+    assert [p["target"] for p in res.ports] == ["xiao-sense", "nano33ble", None]
+    assert main(["devices", "--no-ble"]) == 0
+    out = capsys.readouterr().out
+    assert "dysan flash --target xiao-sense" in out and "dysan flash --target nano33ble" in out
+
+
+def test_xiao_flash_without_its_drive_stops_before_writing_anything(capsys, tmp_path) -> None:
+    """A real xiao-sense flash to a UF2 drive that is not mounted fails in one line before the identity is
+    written, the image built or a key made."""
+    ident = REPO / "firmware" / "build" / "generated" / "dysan_identity.c"
+    before = ident.stat().st_mtime_ns if ident.exists() else None
+    rc = main(["flash", "--target", "xiao-sense", "--builder", "make", "--uf2-drive", str(tmp_path / "nope"),
+               "--key-file", str(tmp_path / "x.key")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no such drive" in err and len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
+    assert not (tmp_path / "x.key").exists()
+    assert (ident.stat().st_mtime_ns if ident.exists() else None) == before

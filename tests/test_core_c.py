@@ -10,7 +10,7 @@ import pytest
 from dysan import contract
 from dysan.calibration import rf
 from dysan.coreshim import CoreShim, build
-from dysan.features import window_features
+from dysan.features import N_FEATURES, calibration_features
 from dysan.preprocess import Normalization, quantize_input
 
 
@@ -25,8 +25,12 @@ def test_features_bit_exact(core, synthetic_windows):
     extreme = rng.integers(-32768, 32768, size=(40, contract.WINDOW, contract.N_CHANNELS)).astype(np.int16)
     extreme[0] = -32768
     extreme[1] = 32767
+    extreme[2] = 0
+    extreme[3, :, :3] = 1  # tiny gravity: a unit vector longer than 2^14
+    extreme[4, :, :3] = (-32768, -32768, 32767)  # largest |a . u|
+    extreme[5] = rng.integers(-3, 4, size=extreme[5].shape)  # near-zero autocorrelation energy
     windows = np.concatenate([ws.x[::5], extreme])
-    np.testing.assert_array_equal(core.features(windows), window_features(windows))
+    np.testing.assert_array_equal(core.features(windows), calibration_features(windows))
 
 
 def test_quantization_bit_exact(core):
@@ -45,8 +49,23 @@ def test_rf_table_matches_sklearn_everywhere(core, synthetic_windows):
     calib = np.arange(0, len(ws), 4)
     forest = rf.train(ws.x[calib], ws.activity[calib], len(ws.classes), seed=1)
     assert forest.pure_leaves
-    feats = window_features(ws.x)
+    feats = calibration_features(ws.x)
     want = forest.model.predict(feats)
+    np.testing.assert_array_equal(forest.predict(feats), want)
+    np.testing.assert_array_equal(rf.predict_table(forest.table, feats), want)
+    np.testing.assert_array_equal(core.rf_predict(forest.table, feats), want)
+
+
+def test_population_forest_hard_vote_everywhere(core, synthetic_windows):
+    """Size-limited trees (impure leaves, weighted calibration windows): rf.predict is the device's vote."""
+    _, ws = synthetic_windows
+    pop = rf.Population.from_windows(ws.x[1::3], ws.activity[1::3], len(ws.classes))
+    calib = np.arange(0, len(ws), 9)
+    with np.errstate(**np.geterr()):
+        forest = rf.train(ws.x[calib], ws.activity[calib], len(ws.classes), seed=3, population=pop, max_leaves=12)
+    assert not forest.pure_leaves and len(forest.table) <= rf.REGION_BYTES
+    feats = calibration_features(ws.x)
+    want = forest.predict(feats)
     np.testing.assert_array_equal(rf.predict_table(forest.table, feats), want)
     np.testing.assert_array_equal(core.rf_predict(forest.table, feats), want)
 
@@ -57,7 +76,7 @@ def test_rf_thresholds_at_integer_boundaries(core):
     windows = rng.integers(-50, 50, size=(200, contract.WINDOW, contract.N_CHANNELS)).astype(np.int16)
     labels = np.arange(200) % 3
     forest = rf.train(windows, labels, 3, seed=2, n_trees=5)
-    feats = window_features(windows)
+    feats = calibration_features(windows)
     # probe every threshold t at floor(t) and floor(t) + 1 on its feature
     probes = []
     for est in forest.model.estimators_:
@@ -86,9 +105,9 @@ def test_rf_table_rejects_corruption(core, synthetic_windows):
     loop = bytearray(t)
     struct.pack_into("<h", loop, nodes_off + 4, 0)
     assert core.rf_load_status(bytes(loop)) == -7
-    # a feature index past the 64 features
+    # a feature index past the features
     feat = bytearray(t)
-    struct.pack_into("<H", feat, nodes_off, 64)
+    struct.pack_into("<H", feat, nodes_off, N_FEATURES)
     assert core.rf_load_status(bytes(feat)) == -7
     rng = np.random.default_rng(0)
     for _ in range(300):  # random byte flips never crash the loader (each is accepted or refused)

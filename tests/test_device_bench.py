@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.qemu, pytest.mark.skipif(not qemu_available(), reason=
 def test_bench_firmware_reports_consistent_costs(tmp_path, synthetic_bundle) -> None:  # noqa: F811
     out = tmp_path / "bench"
     rc = main(["bench-firmware", "--bundle", str(synthetic_bundle.directory), "--windows", "10",
-               "--candidates", "1,2,4", "--out", str(out), "--json", str(tmp_path / "b.json")])
+               "--candidates", "1,2,4", "--out", str(out), "--json", str(tmp_path / "b.json"), "--no-cmsis",
+               "--realtime-minutes", "0.5", "--realtime-data", "synthetic", "--heavy-minutes", "0"])
     assert rc == 0
     r = json.loads((tmp_path / "b.json").read_text())
     assert r == json.loads((out / "bench-firmware.json").read_text())
@@ -41,6 +42,13 @@ def test_bench_firmware_reports_consistent_costs(tmp_path, synthetic_bundle) -> 
     assert 0.3 < k["conv"]["macs_per_instruction"] < 2.0 and k["conv"]["macs"] > 0 and k["fc"]["macs"] > 0
     mem = r["memory"]
     assert mem["flash"]["total"] == mem["flash"]["firmware_code"] + len(synthetic_bundle.image) + r["rf_bytes"]
-    assert set(mem["ram"]["ml_static_objects"]) == {"ml_pipe", "ml_bundle", "ml_ring", "ml_window"}
+    assert set(mem["ram"]["ml_static_objects"]) == {"ml_pipe", "ml_bundle", "ml_ring", "ml_window", "ml_samples"}
     assert mem["ram"]["ml_static_objects"]["ml_pipe"] > 32 * 1024  # the arena alone is 32 KB
     assert "one instruction per cycle" in r["assumption"]
+    # the default schedule's row against the 5 % goal, and half a minute on the emulated wearable in real time
+    d = r["default_schedule"]
+    assert d["candidates"] == 4 and d["duty_cycle"] == round(runs[4]["duty_cycle"], 4) and d["ok"]
+    rt = r["realtime"]["default"]
+    assert rt["samples"] == rt["samples_acquired"] == 1500 and rt["samples_missed"] == rt["windows_late"] == 0
+    assert rt["identical_to_reference"] and rt["windows"] == rt["reference_windows"] == 23
+    assert 0 < rt["duty_64mhz"] < 0.05

@@ -138,12 +138,15 @@ def test_dynamic_choice_is_the_argmax_of_the_score_per_segment():
             assert scores[choice[block[0]]] == pytest.approx(scores.max(), abs=1e-4)
             assert choice[block[0]] == int(np.flatnonzero(scores >= scores.max() - 1e-4)[0])
     device = strategies.dynamic_models(act, sens, st, w, seg, candidates=3)
-    from dysan.selection import schedule_mask
+    from dysan.selection import horizon_segments, schedule_mask
 
+    back = (horizon_segments(seg, 3, m) - 1) * seg  # the device scores a segment with the ones before it
+    assert back > 0
     for idx in st.order.values():
         mask = schedule_mask(len(idx), m, 3)
         for lo in range(0, len(idx), seg):
-            assert mask[lo:lo + seg, device[idx[lo]]].any()  # only an evaluated candidate can win
+            # only a candidate evaluated inside the segment's scoring horizon can win
+            assert mask[max(0, lo - back):lo + seg, device[idx[lo]]].any()
 
 
 def test_fixed_and_personalized_choices():

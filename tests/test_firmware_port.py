@@ -36,7 +36,7 @@ ECHO_ELF = FW / "build" / "qemu-m4" / "port_echo.elf"
 ECHO_HOST = FW / "build" / "host" / "port_echo"
 COMMON_TEST = FW / "build" / "host" / "tests" / "port_test_common"
 
-BUNDLE_SIZE, RF_SIZE, STATE_SIZE = 680 * 1024, 16 * 1024, 4 * 1024
+BUNDLE_SIZE, RF_SIZE, STATE_SIZE = 676 * 1024, 16 * 1024, 8 * 1024
 QEMU_RX_RING = 4096  # DYSAN_QEMU_RX_RING in firmware/ports/qemu-m4/port_qemu.c
 
 needs_qemu = pytest.mark.skipif(not qemu_available(), reason="qemu-system-arm is not installed")
@@ -174,8 +174,8 @@ def test_c_parser_agrees_with_python_layout(built: None, tmp_path: Path) -> None
 def test_qemu_image_exports_the_memory_map(built: None) -> None:
     syms = elf_symbols(ECHO_ELF)
     assert syms["__dysan_bundle_start"] == 0x00050000 and syms["__dysan_bundle_size"] == BUNDLE_SIZE
-    assert syms["__dysan_rf_start"] == 0x000FA000 and syms["__dysan_rf_size"] == RF_SIZE
-    assert syms["__dysan_state_start"] == 0x000FE000 and syms["__dysan_state_size"] == STATE_SIZE
+    assert syms["__dysan_rf_start"] == 0x000F9000 and syms["__dysan_rf_size"] == RF_SIZE
+    assert syms["__dysan_state_start"] == 0x000FD000 and syms["__dysan_state_size"] == STATE_SIZE
     assert syms["__dysan_provision_start"] == 0x000FF000
     assert syms["__stack_limit"] == 0x20000000  # the stack starts RAM (overflow -> MPU fault below it)
     assert syms["__dysan_ram_used"] <= 256 * 1024

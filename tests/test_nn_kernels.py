@@ -10,11 +10,13 @@ flips) must be rejected with an error code, never crash -- also under AddressSan
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dysan.codegen import REPO, render
+from dysan.errors import DysanError
 from dysan.export import model_image as mi
 from dysan.export.tflite_graph import ModelFormatError, read_tflite, schema
 from test_nn_support import (
@@ -596,3 +598,88 @@ def test_image_layout_is_aligned_and_self_describing() -> None:
     for i in range(ed.header("n_ops")):
         assert ed.op(i, "params_off") % 4 == 0 and ed.op(i, "params_off") >= ed.header("data_off")
     assert struct.unpack_from("<I", image.data, 0)[0] == mi.MAGIC and image.data[:4] == b"DYNN"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The CMSIS-NN comparison of `dysan bench-firmware` (dysan.bench.kernels): its parsing and arithmetic. The
+# benchmark itself needs ../shared/vendor and QEMU and runs in `make bench-firmware`, not here.
+
+_BENCH_OUT = """calibration instructions 4000000 ticks 100000
+op 0 kind 1 macs 60000 ours 150000 cmsis 600000 match 1 fn arm_convolve_wrapper_s8
+op 1 kind 6 macs 0 ours 400 cmsis -1 match -1 fn none
+op 2 kind 3 macs 256 ours 1200 cmsis 1000 match 1 fn arm_fully_connected_wrapper_s8
+ok 5
+"""
+
+
+def test_kernel_bench_parsing_and_ratios() -> None:
+    from dysan.bench import kernels
+
+    ops = kernels.parse_output(_BENCH_OUT)
+    # 40 instructions per tick, summed over 5 inputs -> per inference
+    assert [op["ours"] for op in ops] == [1_200_000, 3_200, 9_600]
+    assert ops[1]["cmsis"] is None and ops[1]["match"] is None and ops[0]["match"] is True
+    rep = kernels.summarize({"S": ops})
+    conv, fc = rep["conv"], rep["fc"]
+    assert conv["ours_instructions"] == 1_200_000 and conv["cmsis_instructions"] == 4_800_000
+    assert conv["ratio"] == 0.25 and conv["ours_macs_per_instruction"] == 0.05
+    assert fc["ratio"] == 1.2 and fc["ours_macs_per_instruction"] == round(256 / 9_600, 3)
+    # the total compares only the ops CMSIS-NN implements; MEAN is counted apart
+    assert rep["total"]["ours_instructions"] == 1_209_600 and rep["ours_only_instructions"] == 3_200
+    assert rep["total"]["ratio"] == round(1_209_600 / 4_808_000, 3)
+    assert rep["targets"]["total_ratio_vs_cmsis"]["ok"] and not rep["targets"]["conv_macs_per_instruction"]["ok"]
+    assert rep["all_match"]
+    with pytest.raises(DysanError):
+        kernels.parse_output("op 0 kind 1 macs 1 ours 1 cmsis 1 match 1 fn x\n")  # no calibration / ok line
+
+
+def test_kernel_bench_skips_without_vendor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dysan.bench import kernels
+
+    monkeypatch.setenv("DYSAN_VENDOR_TFLM", str(tmp_path / "absent.tar.xz"))
+    rep = kernels.compare({})
+    assert "skipped" in rep and "../shared/vendor is absent" in rep["skipped"]
+
+
+def test_kernel_bench_reads_input_size() -> None:
+    from dysan.bench import kernels
+
+    image = _image_of("conv1d_valid_stride2")
+    res = run_image(image, np.zeros((1, 1), np.int8), "host", info=True)
+    assert f"input_bytes {kernels.input_bytes(image)}" in res.stdout and kernels.input_bytes(image) == 41 * 6
+    with pytest.raises(DysanError):
+        kernels.input_bytes(image[:16])
+
+
+def test_tflm_library_selection() -> None:
+    """The TFLM library of the side-by-side benchmark keeps the interpreter core, the kernels of the device
+    family's ops and CMSIS-NN's integer sources; it drops tests, unrelated kernels, float CMSIS-NN and signal."""
+    from dysan.bench import tflm
+
+    def cmd(src: str) -> str:
+        return f"g++ -O2 -c /x/tflite-micro/{src} -o /gen/{src}.o"
+
+    srcs = {
+        "tensorflow/lite/micro/micro_interpreter.cc": True,
+        "tensorflow/lite/micro/test_helpers.cc": False,
+        "tensorflow/lite/micro/kernels/conv.cc": True,
+        "tensorflow/lite/micro/kernels/cmsis_nn/fully_connected.cc": True,
+        "tensorflow/lite/micro/kernels/svdf.cc": False,
+        "tensorflow/lite/micro/tools/make/downloads/cmsis_nn/Source/ConvolutionFunctions/arm_convolve_s8.c": True,
+        "tensorflow/lite/micro/tools/make/downloads/cmsis_nn/Source/ConvolutionFunctions/arm_convolve_f32.c": False,
+        "tensorflow/lite/micro/tools/make/downloads/cmsis_nn/Source/SVDFunctions/arm_svdf_s8.c": False,
+        "signal/src/window.cc": False,
+    }
+    kept = {src.split("tflite-micro/")[-1] for _, src, _ in tflm.select_commands([cmd(s) for s in srcs] + ["echo"])}
+    assert kept == {s for s, keep in srcs.items() if keep}
+
+
+def test_tflm_bench_parsing() -> None:
+    from dysan.bench import tflm
+
+    out = ("calibration instructions 4000000 ticks 100000\narena_used 9000\n"
+           "invoke 0 ticks 1000 crc 0000abcd\ninvoke 1 ticks 1100 crc 0000abcd\nok 2\n")
+    r = tflm.parse_output(out)
+    assert r == {"instructions_per_invoke": 42_000, "arena_used_bytes": 9000, "output_crcs": ["0000abcd"] * 2}
+    with pytest.raises(DysanError):
+        tflm.parse_output("arena_used 1\nok 0\n")

@@ -203,3 +203,16 @@ def test_m4_shipped_sanitizer_convolutions_reach_one_mac_per_instruction() -> No
     assert [op["macs"] for op in convs] == [21_960, 24_960]
     for op in convs:
         assert op["macs"] / op["instructions"] >= 0.95, (op, p)
+
+
+@pytest.mark.parametrize("kind", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
+def test_step_api_matches_invoke(kind: str) -> None:
+    """dysan_nn_begin / dysan_nn_step (each op in turn) / dysan_nn_end give dysan_nn_invoke's outputs byte for
+    byte (the runner's --steps), and both equal TFLM's (the CMSIS-NN bench and sliced inference rely on it)."""
+    tfl = tflite_of(_BY_NAME["P8"])
+    image = mi.image_from_tflite(tfl).data
+    x = int8_inputs(tfl, 20)
+    whole, stepped = run_image(image, x, kind), run_image(image, x, kind, steps=True)
+    assert whole.rc == 0 and stepped.rc == 0, (whole.stdout, stepped.stdout)
+    assert_same(whole.outputs, stepped.outputs, f"{kind}, steps")
+    assert_same(tflm_run(tfl, x), stepped.outputs, f"{kind}, steps vs TFLM")

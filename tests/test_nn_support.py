@@ -100,6 +100,7 @@ def run_image(
     kind: str = "host",
     *,
     profile: bool = False,
+    steps: bool = False,
     arena: int | None = None,
     info: bool = False,
     timeout: float = 120.0,
@@ -115,6 +116,7 @@ def run_image(
             if info
             else [
                 *(["--profile"] if profile else []),
+                *(["--steps"] if steps else []),
                 *(["--arena", str(arena)] if arena is not None else []),
                 "m.bin",
                 "in.bin",

@@ -179,7 +179,7 @@ def test_encode_refuses_what_a_receiver_refuses():
     window = contract.WINDOW * contract.N_CHANNELS
     bad = [
         ("SET_MODE", {"mode": 7}),
-        ("SET_SENSITIVE", {"value": 2}),
+        ("SET_SENSITIVE", {"value": 16}),
         ("ACK", {"seq": -1}),
         ("ACK", {"seq": 1 << 32}),
         ("ACK", {"seq": "3"}),

@@ -9,7 +9,8 @@ import sys
 from dysan.cli import main
 from dysan.evaluate.pipeline import ARTIFACTS
 
-STRATEGIES = {"raw", "fixed", "personalized", "dynamic", "dysan-o", "dysan-o-device", "msda-a0.40_l0.40"}
+TRANSFORMS = {"mean-removal", "rotation", "magnitudes"}
+STRATEGIES = {"raw", "fixed", "personalized", "dynamic", "dysan-o", "dysan-o-device", "msda-a0.40_l0.40", *TRANSFORMS}
 ATTACKERS = {"rf-adaptive", "rf-raw", "cnn-adaptive", "cnn-raw"}
 
 
@@ -30,7 +31,7 @@ def test_evaluate_and_report_on_a_tiny_synthetic_run(tmp_path):
     results = json.loads(out_json.read_text())
     assert results["synthetic"] is True and set(results["strategies"]) == STRATEGIES
     for name, r in results["strategies"].items():
-        expected = ATTACKERS | ({"own"} if name != "raw" else set())
+        expected = ATTACKERS | ({"own"} if name not in {"raw", *TRANSFORMS} else set())
         assert set(r["attackers"]) == expected, name
         for att in r["attackers"].values():
             for task in ("activity", "sensitive"):
@@ -48,3 +49,20 @@ def test_evaluate_and_report_on_a_tiny_synthetic_run(tmp_path):
         assert f"src='{png_name}'" in page and (report_dir / png_name).stat().st_size > 1000
         assert (report_dir / json_name).is_file()
     assert "MSDA" in page and "DySan(o)-device" in page
+    assert page.index("headline_tradeoff.png") < page.index("<h2>Commands")  # the report opens with the plane
+    _check_in_browser(report_dir, tmp_path)
+
+
+def _check_in_browser(report_dir, tmp_path):
+    """Every figure of the report loads and decodes in a real headless Chromium, with no console error."""
+    import pytest
+
+    from chromium import executable, render
+
+    if executable() is None:
+        pytest.skip("chromium not installed (make setup installs it)")
+    shot = tmp_path / "report.png"
+    r = render(report_dir / "report.html", shot)
+    assert len(r.images) == len(ARTIFACTS) + 1, r.images
+    assert r.broken_images == [] and r.errors == [], (r.broken_images, r.errors)
+    assert shot.stat().st_size > 50_000

@@ -36,9 +36,10 @@ def test_selection_matches_python_on_random_tables(core: CoreShim, seed: int) ->
             evaluated = rng.random((n_windows, n_models)) < rng.uniform(0.0, 1.0)
         x, y = (int(v) for v in rng.choice([0, 1, 6554, 16384, 26214, 32767, 32768], size=2))
         default = int(rng.integers(0, n_models))
-        want = selection.select(act, sens, segment, x, y, evaluated=evaluated, default_model=default)
-        got = core.select(act, sens, segment, x, y, evaluated, default)
-        np.testing.assert_array_equal(got, want, err_msg=f"M={n_models} p={segment} x={x} y={y}")
+        rounds = int(rng.integers(1, 32 // segment + 1))  # the history spans up to 32 windows
+        want = selection.select(act, sens, segment, x, y, evaluated=evaluated, default_model=default, rounds=rounds)
+        got = core.select(act, sens, segment, x, y, evaluated, default, rounds=rounds)
+        np.testing.assert_array_equal(got, want, err_msg=f"M={n_models} p={segment} R={rounds} x={x} y={y}")
 
 
 def test_ties_go_to_the_lowest_index_and_default_when_nothing_ran(core: CoreShim) -> None:
@@ -67,3 +68,23 @@ def test_round_robin_schedule_matches(core: CoreShim, n_models: int, candidates:
     for first in (0, 1, 1_000_003):
         np.testing.assert_array_equal(core.schedule(97, n_models, candidates, first),
                                       selection.schedule_mask(97, n_models, candidates, first))
+
+
+def test_score_horizon_matches(core: CoreShim) -> None:
+    """R = max(1, min(ceil(M / k), 32 // p)) segments: 1 when every model runs on every window (the paper)."""
+    for segment in range(1, 12):
+        for n_models in (1, 2, 5, 36, 64):
+            for candidates in (0, 1, 3, 8, 9, 36, 64, 255):
+                assert core.schedule_rounds(segment, candidates, n_models) == \
+                    selection.horizon_segments(segment, candidates, n_models), (segment, candidates, n_models)
+    assert selection.horizon_segments(5, 36, 36) == 1 and selection.horizon_segments(5, 8, 36) == 5
+    assert selection.horizon_segments(8, 1, 36) == 4  # capped by the 32-window history
+
+
+def test_the_horizon_reaches_back_whole_segments() -> None:
+    """With R = 2 a segment's score is that of its windows and the previous segment's, not earlier ones."""
+    act = np.zeros((15, 2), bool)
+    sens = np.zeros((15, 2), bool)
+    act[0:5, 1] = True  # model 1 is right on segment 0 only
+    assert list(selection.select(act, sens, 5, 32768, 0, rounds=1)[::5]) == [1, 0, 0]
+    assert list(selection.select(act, sens, 5, 32768, 0, rounds=2)[::5]) == [1, 1, 0]

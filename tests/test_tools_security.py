@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,9 +27,10 @@ import numpy as np
 import pytest
 
 from dysan.cli import main
-from dysan.device.provision import Identity
+from dysan.device.provision import Identity, build_page
 from dysan.device.session import DeviceError, Session
-from dysan.protocol import Frame, encode, make
+from dysan.errors import DysanError
+from dysan.protocol import Frame, Signer, encode, make
 from dysan.protocol.schema import CHUNK_MAX, ErrorCode, XferState
 from dysan.tools import emulator, keystore
 from dysan.tools.link import DeviceLink
@@ -86,28 +88,34 @@ def test_verbs_with_a_forged_key_change_nothing(device, tmp_path, stream, capsys
     before = _output(emu.url, owner, stream)
     forged = _forged_key(tmp_path)
     rc = main(["calibrate", "--port", emu.url, "--key-file", str(forged), "--replay", "synthetic", "--subject",
-               "SY07", "--sensitive", "0", "--seconds-per-activity", "6", "--yes", "--session-file",
+               "SY07", "--seconds-per-activity", "6", "--yes", "--session-file",
                str(tmp_path / "c.npz")])
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("error:") and "not the key of device" in err and "AUTH_FAILED" in err, err
+    last = err.strip().splitlines()[-1]
+    assert rc == 2 and last.startswith("error:") and "not the key of device" in last and "AUTH_FAILED" in last, err
     assert "Activity" not in err, "the key is checked before the calibration starts"
     rc = main(["stream", "--port", emu.url, "--key-file", str(forged), "--replay", "synthetic", "--subject", "SY07",
                "--windows", "5", "--out", str(tmp_path / "x.csv")])
     assert rc == 2 and "AUTH_FAILED" in capsys.readouterr().err
-    # the same refusal from the device itself, one command at a time: a signed SET_MODE, CALIB_START
-    with DeviceLink(emu.url, key_file=forged) as link:
-        for msg in (make("SET_MODE", mode=3), make("CALIB_START", max_windows=4)):
-            with pytest.raises(DeviceError) as e:
-                link.session.command(msg)
-            assert e.value.code == ErrorCode.AUTH_FAILED
-    # a whole RF upload signed with the forged key: refused at BEGIN, nothing written
+    # the host refuses the forged key before it signs anything: the device's INFO does not verify with it
+    with pytest.raises(DysanError, match=r"not the key of device .*INFO does not verify"):
+        DeviceLink(emu.url, key_file=forged).open()
+    # and the device refuses what is signed with it anyway, one command at a time: SET_MODE, CALIB_START
+    forger = keystore.load(forged)
     _ds, ws = synthetic
     other_rf = calibration_forest(ws.x, ws.activity, len(ws.classes), seed=9)
-    with DeviceLink(emu.url, key_file=forged) as link:
+    with DeviceLink(emu.url) as link:
+        s = link.session
+        s.signer = Signer(forger.key, forger.device_id, counter=10_000)
+        for msg in (make("SET_MODE", mode=3), make("CALIB_START", max_windows=4)):
+            with pytest.raises(DeviceError) as e:
+                s.command(msg)
+            assert e.value.code == ErrorCode.AUTH_FAILED
+        # a whole RF upload signed with the forged key: refused at BEGIN, nothing written
         with pytest.raises(DeviceError) as e:
-            link.session.upload_rf(other_rf)
+            s.upload_rf(other_rf)
         assert e.value.code == ErrorCode.AUTH_FAILED
-        info = link.session.hello()
+        info = s.hello()
     assert info.rf_loaded and info.sensitive_set and info.bundle_valid
     assert _output(emu.url, owner, stream) == before
 
@@ -186,3 +194,88 @@ def test_replayed_rf_upload_and_commands_are_refused_even_after_a_restart(device
     with DeviceLink(emu.url, key_file=owner) as link:
         info = link.session.hello(signed=True)
     assert info.sensitive_value == 1 and info.rf_loaded
+
+
+# -- files that hold a key keep mode 0600, whatever was there before ------------------------------------------
+
+def _mode(p: Path) -> int:
+    return p.stat().st_mode & 0o777
+
+
+def test_key_writers_tighten_an_existing_looser_file(tmp_path, monkeypatch) -> None:
+    """`O_CREAT | O_TRUNC, 0600` keeps an existing file's mode: every writer of a key fchmods to 0600."""
+    from dysan.device import provision
+    from dysan.tools import flash
+
+    ident = provision.new_identity()
+    for name, write in (("page.bin", lambda p: provision.write_page(p, ident)),
+                        ("identity.c", lambda p: (flash._write_secret(p, provision.render_c_image(ident).encode()),
+                                                  p)[1]),
+                        ("emulator", lambda p: emulator.write_provision(ident, p))):
+        target = tmp_path / name / "provision.bin" if name == "emulator" else tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"old, readable by everyone")
+        target.chmod(0o644)
+        out = write(target.parent if name == "emulator" else target)
+        assert Path(out) == target and _mode(target) == 0o600, name
+        assert b"old, readable" not in target.read_bytes(), name
+    # a symlink is not followed (a key never lands in whatever file it points to)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"x")
+    (tmp_path / "link.bin").symlink_to(victim)
+    with pytest.raises(Exception, match="cannot write a key file"):
+        provision.write_page(tmp_path / "link.bin", ident)
+    assert victim.read_bytes() == b"x"
+
+
+def test_key_files_readable_by_others_are_refused(tmp_path) -> None:
+    ident = Identity(device_id=bytes(8), key=bytes(range(32)))
+    path = keystore.save(ident, tmp_path / "k.key")
+    assert _mode(path) == 0o600 and keystore.load(path) == ident
+    for mode in (0o640, 0o604, 0o660):
+        path.chmod(mode)
+        with pytest.raises(Exception, match="accessible by other users"):
+            keystore.load(path)
+    path.chmod(0o600)
+    page = tmp_path / "page.bin"
+    page.write_bytes(build_page(ident))
+    page.chmod(0o644)
+    with pytest.raises(Exception, match="accessible by other users"):
+        keystore.load(page)
+
+
+def test_a_build_with_the_key_compiled_in_leaves_nothing_readable(tmp_path, monkeypatch) -> None:
+    """`dysan flash` for a board compiles dysan_identity.c: the build runs under umask 077 and every output
+    (objects, images, an older build's files) ends up 0600 / 0700."""
+    from dysan.tools import flash
+
+    monkeypatch.setenv("DYSAN_KEYS", str(tmp_path / "keys"))
+    monkeypatch.setattr(flash, "REPO", tmp_path)
+    gen = tmp_path / "firmware" / "build" / "generated"
+    out = tmp_path / ".pio" / "build" / flash.PIO_ENVS["nano33ble"]
+    out.mkdir(parents=True)
+    stale = out / "old.o"
+    stale.write_bytes(b"an object from an earlier build")
+    stale.chmod(0o644)
+    seen: dict[str, int] = {}
+
+    def fake_build(argv, **kw):
+        mask = os.umask(0)
+        os.umask(mask)
+        seen["umask"] = mask
+        (out / "firmware.elf").write_bytes(b"image with the key")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    plan = flash.FlashPlan("nano33ble", [
+        flash.Step("write", "identity", path=gen / "dysan_identity.c", secret=True),
+        flash.Step("run", "build", ["true"], cwd=tmp_path)], key_file=None)
+    before = os.umask(0o022)
+    try:
+        flash.execute(plan, flash.FlashOptions(target="nano33ble"), runner=fake_build)
+        assert os.umask(0o022) == 0o022, "execute() must restore the caller's umask"
+    finally:
+        os.umask(before)
+    assert seen["umask"] == 0o077
+    for p in (gen / "dysan_identity.c", out / "firmware.elf", stale):
+        assert _mode(p) == 0o600, p
+    assert _mode(out) & 0o077 == 0

@@ -219,8 +219,9 @@ def test_replay_source_cuts_activities_and_streams_deterministically() -> None:
 def test_parse_sensitive_accepts_values_and_labels() -> None:
     assert parse_sensitive("1") == 1 and parse_sensitive("f") == 0 and parse_sensitive("M") == 1
     assert parse_sensitive("elderly", ("young", "elderly")) == 1
-    with pytest.raises(DysanError, match="expected 0, 1"):
+    with pytest.raises(DysanError, match=r"expected 0\.\.1"):
         parse_sensitive("2")
+    assert parse_sensitive("2", ("19-30", "31-59", "60-75")) == 2  # more than two values: 0..K-1
 
 
 def test_key_material_never_in_json_outputs(tmp_path, keys) -> None:

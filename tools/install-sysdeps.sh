@@ -7,6 +7,10 @@ need=()
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
 [ -f /usr/lib/arm-none-eabi/include/stdlib.h ] || need+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
+# C++ runtime for arm-none-eabi: the XIAO nRF52840 board image and the TFLM/CMSIS-NN benchmark (../shared/vendor).
+[ -d /usr/lib/arm-none-eabi/include/c++ ] || need+=(libstdc++-arm-none-eabi-newlib)
+# Headless browser for the report's rendering test.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v clang >/dev/null 2>&1 || need+=(clang)
 # libFuzzer and the sanitizer runtimes for clang (fuzzing the C frame parser).
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || need+=(libclang-rt-dev)

@@ -63,21 +63,22 @@ int64_t shim_select_score(uint32_t n, uint32_t a, uint32_t s, uint16_t x, uint16
     return dysan_select_score(n, a, s, x, y);
 }
 
-/* selection.select in C: hit tables and evaluated mask are n_windows x n_models bytes (0/1). Also checks
- * the running leader against the winner on every segment: returns -2 if they ever disagree. */
+/* selection.select in C: hit tables and evaluated mask are n_windows x n_models bytes (0/1); a segment's
+ * score counts it and the rounds - 1 segments before it. Also checks the running leader against the winner
+ * on every segment: returns -2 if they ever disagree. */
 int shim_select(const uint8_t *act, const uint8_t *sens, const uint8_t *evaluated, uint32_t n_windows,
-                uint16_t n_models, uint16_t segment, uint16_t x, uint16_t y, uint16_t default_model, int32_t *chosen)
+                uint16_t n_models, uint16_t segment, uint16_t x, uint16_t y, uint16_t default_model, uint16_t rounds,
+                int32_t *chosen)
 {
     static dysan_select_t sel;
-    if (segment == 0u) {
+    if (segment == 0u || dysan_select_reset(&sel, n_models, x, y) != 0 ||
+        dysan_select_set_schedule(&sel, segment, rounds) != 0) {
         return -1;
     }
     for (uint32_t start = 0; start < n_windows; start += segment) {
-        if (dysan_select_reset(&sel, n_models, x, y) != 0) {
-            return -1;
-        }
         const uint32_t end = start + segment < n_windows ? start + segment : n_windows;
         for (uint32_t w = start; w < end; w++) {
+            dysan_select_next_window(&sel);
             for (uint16_t m = 0; m < n_models; m++) {
                 const size_t i = (size_t)w * n_models + m;
                 if (evaluated[i] && dysan_select_record(&sel, m, act[i], sens[i]) < 0) {
@@ -94,6 +95,11 @@ int shim_select(const uint8_t *act, const uint8_t *sens, const uint8_t *evaluate
         }
     }
     return 0;
+}
+
+uint16_t shim_schedule_rounds(uint16_t segment, uint16_t candidates, uint16_t n_models)
+{
+    return dysan_schedule_rounds(segment, candidates, n_models);
 }
 
 /* Loads a bundle image; info[0..5] = n_models, n_classes, max_arena, diag model, diag part, diag nn error. */

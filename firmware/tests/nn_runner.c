@@ -1,11 +1,12 @@
 /*
  * nn_runner.c -- runs a model image over a file of inputs, for the bit-exactness tests (tests/test_nn_*.py).
  *
- *   nn_runner [--profile] [--arena BYTES] IMAGE INPUTS OUTPUTS
+ *   nn_runner [--profile] [--steps] [--arena BYTES] IMAGE INPUTS OUTPUTS
  *                                   INPUTS: N x input_bytes int8, OUTPUTS: N x output_bytes int8
  *   nn_runner --info IMAGE          prints the loaded model's figures
  *
- * --arena passes only BYTES of the arena to dysan_nn_invoke (to test its size check).
+ * --arena passes only BYTES of the arena to dysan_nn_invoke (to test its size check); --steps runs each input
+ * through dysan_nn_begin / dysan_nn_step (every op) / dysan_nn_end instead of dysan_nn_invoke.
  *
  * Prints "load_error <code> <message>" and exits 2 when the image is rejected, "invoke_error ..." and exits 3
  * when an inference fails, and "ok <N>" on success. The same source runs natively and on Cortex-M4F under
@@ -77,11 +78,13 @@ static int info(const dysan_nn_model_t *m) {
 }
 
 int main(int argc, char **argv) {
-    int profile = 0, want_info = 0, a = 1;
+    int profile = 0, want_info = 0, steps = 0, a = 1;
     size_t arena_len = sizeof g_arena;
     for (; a < argc && argv[a][0] == '-' && argv[a][1] == '-'; a++) {
         if (strcmp(argv[a], "--profile") == 0) {
             profile = 1;
+        } else if (strcmp(argv[a], "--steps") == 0) {
+            steps = 1;
         } else if (strcmp(argv[a], "--info") == 0) {
             want_info = 1;
         } else if (strcmp(argv[a], "--arena") == 0 && a + 1 < argc) {
@@ -93,7 +96,7 @@ int main(int argc, char **argv) {
         }
     }
     if (argc - a != (want_info ? 1 : 3)) {
-        fprintf(stderr, "usage: nn_runner [--profile] [--arena BYTES] IMAGE INPUTS OUTPUTS | nn_runner --info IMAGE\n");
+        fprintf(stderr, "usage: nn_runner [--profile] [--steps] [--arena BYTES] IMAGE INPUTS OUTPUTS | nn_runner --info IMAGE\n");
         return 1;
     }
     const long image_len = read_file(argv[a], g_image, sizeof g_image);
@@ -131,8 +134,16 @@ int main(int argc, char **argv) {
 #endif
     unsigned long count = 0;
     while (fread(g_in, 1, n_in, fin) == n_in) {
-        rc = dysan_nn_invoke_profiled(&m, g_in, g_out, g_arena, arena_len, profile ? runner_clock : NULL,
-                                      g_ticks, NN_RUNNER_MAX_OPS);
+        if (steps) {
+            rc = dysan_nn_begin(&m, g_in, g_arena, arena_len);
+            for (uint32_t i = 0; !rc && i < dysan_nn_op_count(&m); i++) {
+                rc = dysan_nn_step(&m, i, g_arena, arena_len);
+            }
+            rc = rc ? rc : dysan_nn_end(&m, g_arena, arena_len, g_out);
+        } else {
+            rc = dysan_nn_invoke_profiled(&m, g_in, g_out, g_arena, arena_len, profile ? runner_clock : NULL, g_ticks,
+                                          NN_RUNNER_MAX_OPS);
+        }
         if (rc != DYSAN_NN_OK) {
             printf("invoke_error %d %s\n", rc, dysan_nn_strerror(rc));
             return 3;

@@ -286,15 +286,15 @@ static void test_accept(void)
     CHECK(dysan_proto_accept(&forged, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_FAILED, "forged + bad field");
 
     /* Optional auth: a signed HELLO is authenticated, an unsigned one is fine too. */
-    const uint8_t hello[2] = {1, 0};
-    s = signed_frame(DYSAN_MSG_HELLO, hello, 2, 150, KEY, DEV);
+    const uint8_t hello[6] = {1, 0, 0x78, 0x56, 0x34, 0x12}; /* proto_version 1, nonce 0x12345678 */
+    s = signed_frame(DYSAN_MSG_HELLO, hello, sizeof hello, 150, KEY, DEV);
     CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && authd && a.last_counter == 150u,
           "signed HELLO");
     s.counter = 151; /* tag no longer matches */
     CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_FAILED, "bad optional tag refused");
-    dysan_frame_t h = {DYSAN_MSG_HELLO, 0, 3, 2, hello, 0, NULL};
+    dysan_frame_t h = {DYSAN_MSG_HELLO, 0, 3, sizeof hello, hello, 0, NULL};
     CHECK(dysan_proto_accept(&h, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && !authd, "unsigned HELLO");
-    s = signed_frame(DYSAN_MSG_HELLO, hello, 2, 160, KEY, DEV);
+    s = signed_frame(DYSAN_MSG_HELLO, hello, sizeof hello, 160, KEY, DEV);
     CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, NULL, &m, &authd) == DYSAN_ERR_NOT_PROVISIONED, "no auth ctx, signed");
 
     /* Storage failure: refused, counter unchanged. */

@@ -443,8 +443,8 @@ static void test_fields(void)
     w.body.error.text_len = DYSAN_TEXT_MAX + 1;
     CHECK(dysan_msg_pack(&w, buf, sizeof buf, &n) == DYSAN_ERR_BAD_FIELD, "text too long");
     w.id = DYSAN_MSG_SET_SENSITIVE;
-    w.body.set_sensitive.value = 2;
-    CHECK(dysan_msg_pack(&w, buf, sizeof buf, &n) == DYSAN_ERR_BAD_FIELD, "sensitive 2");
+    w.body.set_sensitive.value = 16; /* 0..15: up to 16 values of the attribute */
+    CHECK(dysan_msg_pack(&w, buf, sizeof buf, &n) == DYSAN_ERR_BAD_FIELD, "sensitive 16");
     w.id = 0x7f;
     CHECK(dysan_msg_pack(&w, buf, sizeof buf, &n) == DYSAN_ERR_UNKNOWN_MSG, "pack unknown id");
 }

@@ -87,6 +87,17 @@ int dysan_port_region_erase(dysan_region_t region)
     return 0;
 }
 
+int dysan_port_region_erase_range(dysan_region_t region, size_t offset, size_t n)
+{
+    if ((unsigned)region >= DYSAN_REGION_COUNT || offset % DYSAN_PORT_PAGE != 0 || n % DYSAN_PORT_PAGE != 0 ||
+        offset > SHIM_REGION_SIZE || n > SHIM_REGION_SIZE - offset) {
+        return -1;
+    }
+    regions_init();
+    memset(regions[region] + offset, 0xFF, n);
+    return 0;
+}
+
 int dysan_port_region_write(dysan_region_t region, size_t offset, const uint8_t *data, size_t n)
 {
     if ((unsigned)region >= DYSAN_REGION_COUNT || offset > SHIM_REGION_SIZE || n > SHIM_REGION_SIZE - offset) {

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import classifiers
+from . import classifiers, ui
 from .data import Dataset, make_split, prepare
 from .data import attributes as attributes_mod
 from .data.splits import PROTOCOLS
 from .data.windows import WindowSet
+from .errors import DysanError
 from .features import window_features
 
 
@@ -43,6 +44,68 @@ def with_attribute(ws: WindowSet, ds: Dataset, spec: str) -> WindowSet:
     out.attribute = attr
     out.sensitive = per_subject[ws.subject]
     return out
+
+
+@dataclass
+class Plan:
+    """What a baseline run will do, decided before any model is trained.
+
+    Why up front: a data set where an attribute has one value (age group on data with no one over 60), or too
+    few subjects of one value for the new-users folds, used to fail after half the work had run.
+    """
+
+    attributes: tuple[str, ...]
+    protocols: tuple[str, ...]
+    notes: list[str] = field(default_factory=list)
+    #: attributes that can be evaluated under each protocol (new-users needs enough subjects of each value)
+    by_protocol: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _subject_values(ws: WindowSet) -> np.ndarray:
+    """The attribute value of every subject that has windows."""
+    per = ws.subject_sensitive()
+    return per[per >= 0]
+
+
+def plan(cfg: BaselineConfig, labelled: dict[str, WindowSet]) -> Plan:
+    """Check every (protocol, attribute) before training: skip what cannot be evaluated, with a one-line note
+    that says why and which fold count would work."""
+    notes: list[str] = []
+    usable: list[str] = []
+    for name, w in labelled.items():
+        values = np.unique(_subject_values(w))
+        if len(values) < 2:
+            only = w.attribute.labels[int(values[0])] if len(values) else "none"
+            notes.append(f"{name}: skipped — every subject has the same value ({only}), nothing to attack")
+            continue
+        usable.append(name)
+    by_protocol: dict[str, tuple[str, ...]] = {}
+    for protocol in cfg.protocols:
+        if protocol != "new-users":
+            by_protocol[protocol] = tuple(usable)
+            continue
+        folds = cfg.folds[protocol]
+        ok = []
+        for name in usable:
+            vals = _subject_values(labelled[name])
+            minority = int(min((vals == v).sum() for v in np.unique(vals)))
+            if minority >= folds:
+                ok.append(name)
+            elif minority >= 2:
+                notes.append(f"new-users / {name}: skipped — {folds} folds need {folds} subjects of each value, "
+                             f"the data has {minority} of one; --folds-new-users {minority} works")
+            else:
+                notes.append(f"new-users / {name}: skipped — only {minority} subject of one value "
+                             "(subject-grouped folds need at least 2)")
+        if ok:
+            by_protocol[protocol] = tuple(ok)
+    protocols = tuple(p for p in cfg.protocols if by_protocol.get(p))
+    for p in cfg.protocols:
+        if p not in protocols and usable:
+            notes.append(f"{p}: skipped — no attribute can be evaluated with these folds")
+    if not protocols:
+        raise DysanError("nothing to evaluate: " + "; ".join(notes))
+    return Plan(attributes=tuple(usable), protocols=protocols, notes=notes, by_protocol=by_protocol)
 
 
 def _features(ws: WindowSet) -> np.ndarray:
@@ -95,35 +158,41 @@ def run(cfg: BaselineConfig, ui_progress) -> dict:
     labelled = {cfg.attributes[0]: ws}
     for a in cfg.attributes[1:]:
         labelled[a] = with_attribute(ws, ds, a)
-    tasks: list[tuple[str, str, WindowSet]] = [("activity", cfg.attributes[0], ws)]
-    tasks += [(a, a, labelled[a]) for a in cfg.attributes]
+    checked = plan(cfg, labelled)
+    for note in checked.notes:
+        ui.info(f"note: {note}")
     n_jobs = 0
-    for protocol in cfg.protocols:
+    jobs: list[tuple[str, str, WindowSet]] = []
+    for protocol in checked.protocols:
+        attrs = checked.by_protocol[protocol]
+        # Activity runs on the first evaluable attribute's windows: new-users folds are stratified by it.
+        protocol_tasks = [("activity", labelled[attrs[0]]), *((a, labelled[a]) for a in attrs)]
         n = cfg.folds[protocol] if cfg.max_folds is None else min(cfg.folds[protocol], cfg.max_folds)
-        n_jobs += n * len(tasks) * len(cfg.families)
+        n_jobs += n * len(protocol_tasks) * len(cfg.families)
+        jobs += [(protocol, task, w) for task, w in protocol_tasks]
     results = []
     with ui_progress("baseline", n_jobs) as step:
-        for protocol in cfg.protocols:
-            for task, _strat, w in tasks:
-                if task == "activity":
-                    target, n_classes = w.activity, len(w.classes)
-                else:
-                    target, n_classes = w.sensitive, 2
-                for family in cfg.families:
-                    r = _run_task(w, target, task, n_classes, protocol, cfg, family, step)
-                    r.update({"protocol": protocol, "task": task, "model": family})
-                    results.append(r)
+        for protocol, task, w in jobs:
+            if task == "activity":
+                target, n_classes = w.activity, len(w.classes)
+            else:
+                target, n_classes = w.sensitive, 2
+            for family in cfg.families:
+                r = _run_task(w, target, task, n_classes, protocol, cfg, family, step)
+                r.update({"protocol": protocol, "task": task, "model": family})
+                results.append(r)
     return {
         "command": "baseline",
         "data": ds.summary(),
         "synthetic": ds.synthetic,
         "windows": ws.counts(),
         "activity_map": ws.meta.get("activity_map"),
-        "attributes": {a: labelled[a].attribute.to_dict() for a in cfg.attributes},
+        "attributes": {a: labelled[a].attribute.to_dict() for a in checked.attributes},
+        "notes": checked.notes,
         "seed": cfg.seed,
         "epochs_cnn": cfg.epochs,
         "rf_trees": cfg.rf_trees,
-        "folds": {p: cfg.folds[p] for p in cfg.protocols},
+        "folds": {p: cfg.folds[p] for p in checked.protocols},
         "max_folds": cfg.max_folds,
         "results": results,
         "seconds": round(time.time() - t0, 1),

@@ -88,7 +88,9 @@ class CNNClassifier:
         return self
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        logits = self.model.predict(self.norm.normalize(windows), batch_size=1024, verbose=0)
+        from .tfutil import infer
+
+        logits = infer(self.model, self.norm.normalize(windows).astype(np.float32))
         return np.argmax(logits, axis=1)
 
 

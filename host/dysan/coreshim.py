@@ -83,7 +83,7 @@ class CoreShim:
                                               C.c_uint16(y_q15)))
 
     def select(self, act_hits: np.ndarray, sens_hits: np.ndarray, segment: int, x_q15: int, y_q15: int,
-               evaluated: np.ndarray, default_model: int = 0) -> np.ndarray:
+               evaluated: np.ndarray, default_model: int = 0, rounds: int = 1) -> np.ndarray:
         """``selection.select`` computed by ``dysan_select.c`` (raises if its running leader disagrees)."""
         act = np.ascontiguousarray(act_hits, dtype=np.uint8)
         sens = np.ascontiguousarray(sens_hits, dtype=np.uint8)
@@ -93,10 +93,15 @@ class CoreShim:
         rc = self.lib.shim_select(_ptr(act, C.c_uint8), _ptr(sens, C.c_uint8), _ptr(ev, C.c_uint8),
                                   C.c_uint32(n_windows), C.c_uint16(n_models), C.c_uint16(segment),
                                   C.c_uint16(x_q15), C.c_uint16(y_q15), C.c_uint16(default_model),
-                                  _ptr(out, C.c_int32))
+                                  C.c_uint16(rounds), _ptr(out, C.c_int32))
         if rc != 0:
             raise DysanError(f"C selection failed ({rc})")
         return out.astype(np.int64)
+
+    def schedule_rounds(self, segment: int, candidates: int, n_models: int) -> int:
+        """``dysan_schedule_rounds`` (``selection.horizon_segments``' twin)."""
+        self.lib.shim_schedule_rounds.restype = C.c_uint16
+        return int(self.lib.shim_schedule_rounds(C.c_uint16(segment), C.c_uint16(candidates), C.c_uint16(n_models)))
 
     def bundle_load(self, image: bytes, arena_cap: int = 32 * 1024) -> tuple[int, dict]:
         """``dysan_bundle_load`` status and what it reports (models, classes, arena, failure location)."""

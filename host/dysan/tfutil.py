@@ -65,3 +65,18 @@ def quiet() -> Iterator[None]:
             if failed:
                 sink.seek(0)
                 sys.stderr.write(sink.read().decode(errors="replace")[-4000:])
+
+
+def infer(model, x, batch: int = 1024):
+    """``model(x)`` in batches, eagerly: the way to run a model that is used once or a few times.
+
+    ``model.predict`` compiles a ``tf.function`` per model, and TensorFlow counts the traces of every such
+    function under one key (their shared code object): evaluating many freshly trained models, each predicting
+    once, then reads as "excessive retracing" and prints warnings. An eager call traces nothing; on the small
+    networks here it is as fast as ``predict`` for a few thousand windows.
+    """
+    import numpy as np
+
+    import_tf()
+    outs = [np.asarray(model(x[lo:lo + batch], training=False)) for lo in range(0, len(x), batch)]
+    return np.concatenate(outs) if outs else np.zeros((0, *model.output_shape[1:]), dtype=np.float32)

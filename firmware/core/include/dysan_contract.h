@@ -22,9 +22,14 @@ enum dysan_channel {
 };
 
 /* Integer window features of the calibration random forest (host/dysan/features.py). */
-#define DYSAN_FEATURE_SIGNALS 8 /* acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z, acc_mag, gyro_mag */
+#define DYSAN_FEATURE_SIGNALS 11 /* acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z, acc_mag, gyro_mag, acc_vert, acc_horiz, gyro_vert */
 #define DYSAN_FEATURE_STATS 8 /* mean, std, min, max, jerk, cross, bjmin, bjmax */
-#define DYSAN_N_FEATURES 64
+#define DYSAN_N_FEATURES 92
 #define DYSAN_FEATURE_BLOCKS 5
+#define DYSAN_FEATURE_UNIT_SHIFT 14
+#define DYSAN_FEATURE_CADENCE_SIGNALS 2 /* acc_mag, acc_vert */
+#define DYSAN_FEATURE_CADENCE_STATS 2 /* ac_peak, ac_lag */
+#define DYSAN_FEATURE_LAG_MIN 5
+#define DYSAN_FEATURE_LAG_MAX 35
 
 #endif /* DYSAN_CONTRACT_H */

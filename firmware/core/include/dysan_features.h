@@ -16,7 +16,8 @@ extern "C" {
 #endif
 
 /* `window`: DYSAN_WINDOW samples x DYSAN_N_CHANNELS int16 counts, sample-major. `out`: DYSAN_N_FEATURES
- * values, signal-major (8 signals x 8 stats, the order of features.FEATURE_NAMES). */
+ * values in the order of features.FEATURE_NAMES: 11 signals x 8 stats (signal-major), then the cadence (peak,
+ * lag) of acc_mag and acc_vert. No allocation; about 1.4 KB of stack (two signal buffers + the cadence). */
 void dysan_window_features(const int16_t *window, int16_t *out);
 
 /* floor(sqrt(v)), exact. */

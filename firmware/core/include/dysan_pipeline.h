@@ -6,9 +6,16 @@
  *   2. RF: integer features + the calibration forest -> the activity label of the raw window;
  *   3. score: the round-robin candidates of this window (dysan_select.h), each S_m -> P_m, D_m on S_m's
  *      output: activity hit (P_m says the RF label), sensitive hit (D_m says the stated value);
- *   4. at the end of a segment: the winner (integer score, ties lowest index) sanitizes the segment's
- *      windows -- reusing S outputs kept while scoring when the winner was evaluated on that window -- and
- *      each sanitized window is handed to `emit` (the app frames, queues and sends it).
+ *   4. at the end of a segment: the winner (integer score over the segment and the R - 1 before it, ties
+ *      lowest index) sanitizes the segment's windows -- reusing S outputs kept while scoring when the winner
+ *      was evaluated on that window -- and each sanitized window is handed to `emit` (the app frames, queues
+ *      and sends it).
+ *
+ * Sliced. The work of a window is a resumable state machine, so that the caller can read its link and its
+ * IMU between slices: dysan_pipe_begin does steps 1-2 (one slice, ~0.1 M instructions) and each
+ * dysan_pipe_step call does one inference -- one candidate's S, or its P, or its D (at most one S: ~0.25 M
+ * instructions, 4 ms at 64 MHz) -- or sanitizes and emits one window of the segment. dysan_pipe_window runs
+ * a whole window at once (replay, tests); the bytes out are the same either way.
  *
  * Which scoring outputs are kept: one per window, that of the model leading the segment's running score
  * when it was computed (dysan_select_record). On the last window of a segment this is exact -- the winner,
@@ -44,10 +51,18 @@ extern "C" {
 #define DYSAN_PIPE_WINDOW_VALUES (DYSAN_WINDOW * DYSAN_N_CHANNELS)
 
 enum {
+    DYSAN_PIPE_MORE = 1, /* dysan_pipe_step: slices of the current window / segment are left */
     DYSAN_PIPE_OK = 0,
     DYSAN_PIPE_ERR_CONFIG = -1, /* no bundle / RF, classes disagree, segment or sensitive value out of range */
     DYSAN_PIPE_ERR_RF = -2,     /* the forest returned no valid label */
     DYSAN_PIPE_ERR_NN = -3,     /* an inference failed (its image changed under us) */
+    DYSAN_PIPE_ERR_BUSY = -4,   /* dysan_pipe_begin while the previous window's slices are not done */
+};
+
+enum {
+    DYSAN_PIPE_PHASE_IDLE = 0, /* ready for the next window */
+    DYSAN_PIPE_PHASE_SCORE,    /* scoring the current window's candidates, one inference per slice */
+    DYSAN_PIPE_PHASE_EMIT,     /* sanitizing and emitting the segment, one window per slice */
 };
 
 enum {
@@ -79,15 +94,26 @@ typedef struct {
     uint16_t x_q15, y_q15;
 } dysan_pipe_config_t;
 
-/* One sanitized window: the model that made it, the RF label of the raw window, the int8 data. */
+/* One sanitized window: the model that made it, the RF label of the raw window, the int8 data. The flags the
+ * caller gave that window (dysan_pipe_begin) are in the pipeline's `emitting_flags` during the call. */
 typedef void (*dysan_pipe_emit_fn)(void *ctx, uint8_t model_id, uint8_t rf_label, const int8_t *data);
 
 typedef struct {
     dysan_pipe_config_t cfg;
     uint16_t k;
+    uint16_t rounds; /* segments a segment's score counts (dysan_schedule_rounds) */
     int ready;
     uint32_t window_index; /* windows since the stream started (the schedule's w) */
-    uint16_t fill;         /* windows of the segment in progress */
+    uint16_t fill;         /* windows of the segment in progress (scored ones) */
+    /* the state machine of the current window / segment */
+    uint8_t phase;       /* DYSAN_PIPE_PHASE_* */
+    uint8_t part;        /* next inference of the current candidate: 0 S, 1 P, 2 D */
+    uint8_t act_hit;     /* P's verdict on the current candidate, kept for its D slice */
+    uint8_t emitting_flags;
+    uint16_t cand;       /* current candidate j (< k) */
+    uint16_t emit_i;     /* next window of the segment to emit */
+    uint16_t winner;     /* the segment's model, while emitting */
+    uint8_t flags[DYSAN_PIPE_MAX_SEGMENT]; /* the caller's flags of each window */
     dysan_select_t sel;
     int8_t input[DYSAN_PIPE_MAX_SEGMENT][DYSAN_PIPE_WINDOW_VALUES];
     int8_t kept[DYSAN_PIPE_MAX_SEGMENT][DYSAN_PIPE_WINDOW_VALUES];
@@ -115,10 +141,25 @@ void dysan_pipe_disable(dysan_pipe_t *p);
 /* Starts a new stream with the same configuration: window 0, partial segment dropped. */
 void dysan_pipe_restart(dysan_pipe_t *p);
 
-/* Processes one window (DYSAN_WINDOW x DYSAN_N_CHANNELS int16 counts); emits the segment when it is full. */
+/* Takes one window (DYSAN_WINDOW x DYSAN_N_CHANNELS int16 counts, read only during this call): preprocess
+ * and RF, then the window's scoring is pending (dysan_pipe_step). `flags` travel with the window to its
+ * emit (emitting_flags). DYSAN_PIPE_OK, DYSAN_PIPE_ERR_BUSY (the previous window is not done: nothing
+ * taken), or an error (then the pipeline is idle). */
+int dysan_pipe_begin(dysan_pipe_t *p, const int16_t *window, uint8_t flags);
+
+/* One slice: one inference of the scoring, or one window of the segment sanitized and emitted. Returns
+ * DYSAN_PIPE_MORE while work is left, DYSAN_PIPE_OK once the pipeline is idle (ready for the next window),
+ * or an error (then it is idle, the segment in progress dropped). */
+int dysan_pipe_step(dysan_pipe_t *p, dysan_pipe_emit_fn emit, void *ctx);
+
+/* 1 while slices are pending (dysan_pipe_begin would answer DYSAN_PIPE_ERR_BUSY). */
+int dysan_pipe_busy(const dysan_pipe_t *p);
+
+/* Processes one window at once (begin + every slice); emits the segment when it is full. */
 int dysan_pipe_window(dysan_pipe_t *p, const int16_t *window, dysan_pipe_emit_fn emit, void *ctx);
 
-/* Ends the segment in progress early: selects on the windows so far and emits them (none: no-op). */
+/* Ends the segment in progress early: finishes the pending slices, then selects on the windows so far and
+ * emits them (none: no-op). */
 int dysan_pipe_flush(dysan_pipe_t *p, dysan_pipe_emit_fn emit, void *ctx);
 
 #ifdef __cplusplus

@@ -38,6 +38,16 @@ uint64_t dysan_port_cycles(void);
  * (host, QEMU) return 0: their samples come from the host in replay mode. */
 int dysan_port_imu_read(int16_t sample[6]);
 
+/* Samples the IMU path lost since boot (cumulative): its hardware FIFO overflowed, or the port's own
+ * sampling fell behind. The core reads it between dysan_port_imu_read calls, counts the loss
+ * (STATS.samples_missed) and flags the windows that span it. Optional: a port that cannot lose samples
+ * leaves it out and the core's weak default says 0 (dysan_port_defaults.c). */
+uint32_t dysan_port_imu_lost(void);
+
+/* Link bytes the port dropped because its receive buffer was full (cumulative; STATS.rx_overflows).
+ * Optional as above: ports that apply backpressure instead (QEMU's UART, the host build's TCP) lose none. */
+uint32_t dysan_port_link_overflows(void);
+
 /* Persistent regions (flash on boards, RAM-backed on QEMU, a file or RAM on the host build). */
 typedef enum {
     DYSAN_REGION_BUNDLE = 0, /* the model bundle image */
@@ -51,6 +61,14 @@ const uint8_t *dysan_port_region(dysan_region_t region, size_t *size);
 
 /* Erases a whole region (to 0xFF). Returns 0 or a negative error. */
 int dysan_port_region_erase(dysan_region_t region);
+
+/* The erase unit every port's regions are aligned to (nRF52840 flash pages, ESP32 sectors: 4 KB). */
+#define DYSAN_PORT_PAGE 4096u
+
+/* Erases [offset, offset + n) of a region to 0xFF; offset and n are multiples of DYSAN_PORT_PAGE. The
+ * STATE region needs it: it alternates between two pages (dysan_state.h) and must keep one while it erases
+ * the other. Returns 0 or a negative error (misaligned, out of bounds...). */
+int dysan_port_region_erase_range(dysan_region_t region, size_t offset, size_t n);
 
 /* Writes `n` bytes at `offset` of an erased region. Returns 0, or a negative error (out of bounds...). */
 int dysan_port_region_write(dysan_region_t region, size_t offset, const uint8_t *data, size_t n);

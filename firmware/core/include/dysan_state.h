@@ -1,15 +1,26 @@
 /*
- * dysan_state.h -- the STATE region: the auth counter log and the device settings, in one flash page.
+ * dysan_state.h -- the STATE region: the auth counter and the device settings, power-cut safe.
  *
- *   [0, DYSAN_STATE_COUNTER_BYTES)        auth counter log (dysan_counter.h: 8-byte append-only records)
- *   [DYSAN_STATE_COUNTER_BYTES, end)      settings log: DYSAN_STATE_RECORD_SIZE-byte records, appended;
- *                                         the last one whose CRC-32 verifies is current
+ * The region holds two flash pages (DYSAN_STATE_PAGE bytes each, the port's erase unit). One of them is
+ * current; each is a self-contained snapshot plus two append-only logs:
  *
- * Why a log for the settings too: flash bits only go 1 -> 0, so a record is never rewritten in place; a
- * change appends one record, and only a full log costs an erase. The port erases whole regions, so both
- * compactions rewrite both halves from RAM: when the counter log compacts, its `restore` hook writes the
- * current settings back; when the settings log compacts, the counter is written back before the settings.
- * A torn settings record fails its CRC and the previous one stays current.
+ *   [0, 16)                              page header: u32 magic "DYST", u32 seq, u32 ~seq, u32 CRC-32 of 0..11
+ *   [16, DYSAN_STATE_SETTINGS_OFF)       auth counter log: 8-byte records (counter u32, ~counter u32)
+ *   [DYSAN_STATE_SETTINGS_OFF, page end) settings log: DYSAN_STATE_RECORD_SIZE-byte records, CRC-32 each
+ *
+ * Why logs: flash bits only go 1 -> 0, so a record is never rewritten in place; a change appends one
+ * record, and only a full log costs an erase. Why two pages: when a log is full, the current counter and
+ * settings are written to the *other* page (erased first if it is not blank), read back, and only then is
+ * that page's header written (with seq + 1) and read back; the old page is erased last. At boot the page
+ * whose header verifies with the highest seq is current. So at every step of a compaction one complete,
+ * verified copy of the counter and the settings is on flash: a power cut at any write or erase brings
+ * back either the state before the command or the state after it, never an older counter, never a lost
+ * setting (tests/test_state_powercut.py cuts power at every flash operation of a long run).
+ *
+ * Torn writes: a counter record (v, ~v) torn by a power cut either reads back as exactly (v, ~v) or fails
+ * the complement check (bits only go 1 -> 0); the same holds for the header's seq / ~seq, whose CRC covers
+ * the magic too. A torn settings record fails its CRC and the previous record stays current. A slot that
+ * is not erased is never reused: the next record goes after the last non-erased slot.
  *
  * Settings record (little-endian):
  *    0 u8  tag 0x5A               1 u8 flags (DYSAN_STATE_F_*)     2 u8 sensitive value
@@ -27,15 +38,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dysan_counter.h"
-#include "dysan_counter_port.h"
+#include "dysan_port.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define DYSAN_STATE_COUNTER_BYTES 2048u
-#define DYSAN_STATE_RECORD_SIZE 48u
+#define DYSAN_STATE_PAGE DYSAN_PORT_PAGE
+#define DYSAN_STATE_PAGES 2u
+#define DYSAN_STATE_BYTES (DYSAN_STATE_PAGES * DYSAN_STATE_PAGE) /* the STATE region must hold this */
+#define DYSAN_STATE_HEADER_SIZE 16u
+#define DYSAN_STATE_MAGIC 0x54535944u /* "DYST" in memory order */
+#define DYSAN_STATE_COUNTER_RECORD 8u
+#define DYSAN_STATE_SETTINGS_OFF 2048u /* counter log: [16, 2048) = 254 records */
+#define DYSAN_STATE_RECORD_SIZE 48u    /* settings log: [2048, 4096) = 42 records */
 #define DYSAN_STATE_TAG 0x5Au
 
 #define DYSAN_STATE_F_SENSITIVE 0x01u /* the sensitive value was stated */
@@ -56,27 +72,36 @@ typedef struct {
 } dysan_settings_t;
 
 typedef struct {
-    dysan_counter_log_t counter;
-    dysan_counter_region_t counter_where;
-    dysan_settings_t settings; /* current (defaults on a blank page) */
-    const uint8_t *base;
-    size_t size;
-    size_t next; /* offset of the next free settings record */
-    int ok;      /* the region exists and holds both logs */
+    struct {
+        uint32_t value; /* last persisted auth counter (0 on a blank region) */
+        size_t next;    /* page offset of the next free counter slot */
+    } counter;
+    dysan_settings_t settings; /* current (defaults on a blank region) */
+    size_t settings_next;      /* page offset of the next free settings slot */
+    const uint8_t *base;       /* the region, memory-mapped */
+    int page;                  /* current page (0 or 1), -1 while the region is blank */
+    uint32_t seq;              /* the current page's sequence number */
+    uint32_t compactions;      /* compactions since boot (tests, diagnostics) */
+    int ok;                    /* the region exists and is large enough */
 } dysan_state_t;
 
-/* The settings of a blank page: stream enabled, nothing stated, nothing committed. */
+/* The settings of a blank region: stream enabled, nothing stated, nothing committed. */
 void dysan_settings_defaults(dysan_settings_t *s);
 
-/* Opens both logs in the STATE region. DYSAN_OK, or DYSAN_ERR_STORAGE (then every store fails too, and
- * authenticated commands are refused: a counter that cannot be persisted could be replayed). */
+/* Reads the STATE region (no flash write). DYSAN_OK, or DYSAN_ERR_STORAGE when it is absent or smaller than
+ * DYSAN_STATE_BYTES (then every store fails too, and authenticated commands are refused: a counter that
+ * cannot be persisted could be replayed). */
 int dysan_state_open(dysan_state_t *st);
 
-/* Makes `s` the current settings: appends a record (compacting the page when full). DYSAN_OK or
+/* Makes `s` the current settings: appends a record (compacting into the other page when full). DYSAN_OK or
  * DYSAN_ERR_STORAGE; on failure the RAM copy is unchanged. */
 int dysan_state_save(dysan_state_t *st, const dysan_settings_t *s);
 
-/* dysan_auth_persist_fn for the counter log of `st` (ctx: the dysan_state_t). */
+/* Persists `counter` as the last accepted auth counter. DYSAN_OK, DYSAN_ERR_REPLAY when not above the
+ * stored one, DYSAN_ERR_STORAGE when a write or its read-back failed (the RAM copy is then unchanged). */
+int dysan_state_store_counter(dysan_state_t *st, uint32_t counter);
+
+/* dysan_auth_persist_fn for `st` (ctx: the dysan_state_t). */
 int dysan_state_persist_counter(void *ctx, uint32_t counter);
 
 #ifdef __cplusplus

@@ -1,8 +1,10 @@
 /*
  * dysan_nn.c -- model image loader (validation) and interpreter loop.
  *
- * Every op is decoded by one function, nn_decode_op(), which checks the record, the params block, the blobs
- * and the shapes against what the op's kernel reads and writes. dysan_nn_load() runs it for every op and
+ * Every op is decoded by one function, nn_decode_op(): it finds the op's registration in nn_op_table (kind,
+ * input count, params words, allowed flags, and the kernel's own validate and eval, defined next to each
+ * kernel), checks the record, tensors and params block, then lets the kernel's validate check its parameters,
+ * shapes, blobs and scratch against what the kernel reads and writes. dysan_nn_load() runs it for every op and
  * dysan_nn_invoke() runs it again just before each kernel, so a kernel never sees unchecked values even if
  * the image memory changed after the load. All size arithmetic is done in 64 bits.
  */
@@ -12,8 +14,20 @@
 
 #include "dysan_nn_internal.h"
 
-#define NN_LIMIT_BYTES (UINT64_C(1) << 31) /* no tensor, blob or arena may reach 2 GiB */
-#define NN_MAX_DIM 0xFFFFu
+/* Every op kind this interpreter runs: one registration each, defined next to its kernel. */
+static const nn_op_reg_t *const nn_op_table[] = {
+    &nn_reg_conv_2d, &nn_reg_depthwise_conv_2d, &nn_reg_fully_connected, &nn_reg_average_pool_2d,
+    &nn_reg_max_pool_2d, &nn_reg_mean, &nn_reg_add, &nn_reg_leaky_relu, &nn_reg_quantize,
+};
+
+static const nn_op_reg_t *nn_find_op(uint32_t kind) {
+    for (size_t i = 0; i < sizeof nn_op_table / sizeof nn_op_table[0]; i++) {
+        if (nn_op_table[i]->kind == kind) {
+            return nn_op_table[i];
+        }
+    }
+    return NULL;
+}
 
 typedef struct {
     uint32_t start, len;
@@ -26,8 +40,6 @@ static int nn_in_range(uint64_t off, uint64_t len, uint64_t start, uint64_t end)
 static int nn_overlap(uint64_t a_off, uint64_t a_len, uint64_t b_off, uint64_t b_len) {
     return a_len && b_len && a_off < b_off + b_len && b_off < a_off + a_len;
 }
-
-static int nn_is_zp(int32_t v) { return v >= -128 && v <= 127; }
 
 static int nn_decode_tensor(const dysan_nn_model_t *m, uint32_t id, nn_tensor_t *t) {
     if (id >= m->n_tensors) {
@@ -66,7 +78,7 @@ static int nn_decode_tensor(const dysan_nn_model_t *m, uint32_t id, nn_tensor_t 
 }
 
 /* A blob of `len` bytes at image offset `off`, inside the data section. */
-static const uint8_t *nn_blob(const dysan_nn_model_t *m, int32_t off, uint64_t len) {
+const uint8_t *nn_blob(const dysan_nn_model_t *m, int32_t off, uint64_t len) {
     if (off < 0 || ((uint32_t)off % DYSAN_NN_ALIGN) != 0 ||
         !nn_in_range((uint32_t)off, len, m->data_off, (uint64_t)m->data_off + m->data_size)) {
         return NULL;
@@ -84,16 +96,8 @@ static int nn_check_shifts(const uint8_t *mult, const uint8_t *shift, uint32_t n
     return 1;
 }
 
-static int nn_check_act(int32_t lo, int32_t hi) { return lo >= -128 && hi <= 127 && lo <= hi; }
-
-static int nn_check_mult(int32_t mult, int32_t shift, int32_t lo, int32_t hi) {
-    return mult >= 0 && shift >= lo && shift <= hi;
-}
-
-/* CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED. */
-static int nn_validate_conv(const dysan_nn_model_t *m, nn_op_t *op) {
+int nn_validate_conv_params(const nn_op_t *op) {
     const int32_t *p = op->p;
-    const uint32_t kind = op->kind;
     for (int i = DYSAN_NN_CONV_STRIDE_H; i <= DYSAN_NN_CONV_DEPTH_MULTIPLIER; i++) {
         const int is_pad = i >= DYSAN_NN_CONV_PAD_TOP && i <= DYSAN_NN_CONV_PAD_RIGHT;
         if (p[i] < (is_pad ? 0 : 1) || p[i] > (int32_t)NN_MAX_DIM) {
@@ -105,44 +109,12 @@ static int nn_validate_conv(const dysan_nn_model_t *m, nn_op_t *op) {
         p[DYSAN_NN_CONV_INPUT_ZP] != op->in[0].zp || p[DYSAN_NN_CONV_OUTPUT_ZP] != op->out.zp) {
         return DYSAN_NN_ERR_PARAM;
     }
-    const uint64_t ic = (uint32_t)p[DYSAN_NN_CONV_IN_CHANNELS], oc = (uint32_t)p[DYSAN_NN_CONV_OUT_CHANNELS];
-    const uint64_t kh = (uint32_t)p[DYSAN_NN_CONV_KERNEL_H], kw = (uint32_t)p[DYSAN_NN_CONV_KERNEL_W];
-    uint64_t row_min;
-    if (kind == DYSAN_NN_KIND_FULLY_CONNECTED) {
-        for (int i = DYSAN_NN_CONV_STRIDE_H; i <= DYSAN_NN_CONV_DEPTH_MULTIPLIER; i++) {
-            const int is_pad = i >= DYSAN_NN_CONV_PAD_TOP && i <= DYSAN_NN_CONV_PAD_RIGHT;
-            const int is_ch = i == DYSAN_NN_CONV_IN_CHANNELS || i == DYSAN_NN_CONV_OUT_CHANNELS;
-            if (!is_ch && p[i] != (is_pad ? 0 : 1)) {
-                return DYSAN_NN_ERR_PARAM;
-            }
-        }
-        const nn_tensor_t *x = &op->in[0], *y = &op->out;
-        if (x->nbytes % ic != 0 || (uint64_t)(x->nbytes / ic) * oc != y->nbytes || y->dims[y->rank - 1] != oc) {
-            return DYSAN_NN_ERR_SHAPE;
-        }
-        row_min = ic;
-    } else {
-        const nn_tensor_t *x = &op->in[0], *y = &op->out;
-        if (x->rank != 4 || y->rank != 4 || x->dims[0] != y->dims[0] || x->dims[3] != ic || y->dims[3] != oc) {
-            return DYSAN_NN_ERR_SHAPE;
-        }
-        const uint64_t dm = (uint32_t)p[DYSAN_NN_CONV_DEPTH_MULTIPLIER];
-        if (kind == DYSAN_NN_KIND_DEPTHWISE_CONV_2D ? oc != ic * dm : dm != 1) {
-            return DYSAN_NN_ERR_SHAPE;
-        }
-        const uint64_t hp = (uint64_t)x->dims[1] + (uint32_t)p[DYSAN_NN_CONV_PAD_TOP] +
-                            (uint32_t)p[DYSAN_NN_CONV_PAD_BOTTOM];
-        const uint64_t wp = (uint64_t)x->dims[2] + (uint32_t)p[DYSAN_NN_CONV_PAD_LEFT] +
-                            (uint32_t)p[DYSAN_NN_CONV_PAD_RIGHT];
-        const uint64_t need_h = (uint64_t)(y->dims[1] - 1) * (uint32_t)p[DYSAN_NN_CONV_STRIDE_H] +
-                                (kh - 1) * (uint32_t)p[DYSAN_NN_CONV_DILATION_H] + 1;
-        const uint64_t need_w = (uint64_t)(y->dims[2] - 1) * (uint32_t)p[DYSAN_NN_CONV_STRIDE_W] +
-                                (kw - 1) * (uint32_t)p[DYSAN_NN_CONV_DILATION_W] + 1;
-        if (need_h > hp || need_w > wp) {
-            return DYSAN_NN_ERR_SHAPE; /* a window would read outside the padded input */
-        }
-        row_min = kh * kw * (kind == DYSAN_NN_KIND_DEPTHWISE_CONV_2D ? 1 : ic);
-    }
+    return DYSAN_NN_OK;
+}
+
+int nn_validate_conv_blobs(const dysan_nn_model_t *m, nn_op_t *op, uint64_t row_min) {
+    const int32_t *p = op->p;
+    const uint64_t oc = (uint32_t)p[DYSAN_NN_CONV_OUT_CHANNELS];
     const uint64_t row = (uint32_t)p[DYSAN_NN_CONV_WEIGHTS_ROW];
     if (p[DYSAN_NN_CONV_WEIGHTS_ROW] < 0 || row < row_min || row % 4 != 0 || row * oc >= NN_LIMIT_BYTES) {
         return DYSAN_NN_ERR_PARAM;
@@ -164,122 +136,17 @@ static int nn_validate_conv(const dysan_nn_model_t *m, nn_op_t *op) {
     return DYSAN_NN_OK;
 }
 
-static int nn_validate_pool(nn_op_t *op) {
-    const int32_t *p = op->p;
-    const nn_tensor_t *x = &op->in[0], *y = &op->out;
-    for (int i = DYSAN_NN_POOL_FILTER_H; i <= DYSAN_NN_POOL_STRIDE_W; i++) {
-        if (p[i] < 1 || p[i] > (int32_t)NN_MAX_DIM) {
-            return DYSAN_NN_ERR_PARAM;
-        }
-    }
-    if (!nn_check_act(p[DYSAN_NN_POOL_ACT_MIN], p[DYSAN_NN_POOL_ACT_MAX])) {
-        return DYSAN_NN_ERR_PARAM;
-    }
-    if (x->rank != 4 || y->rank != 4 || x->dims[0] != y->dims[0] || x->dims[3] != y->dims[3]) {
-        return DYSAN_NN_ERR_SHAPE;
-    }
-    /* Every window must overlap the input (TFLM fails on an empty one): the first starts at -pad, the
-     * last at (out - 1) * stride - pad. */
-    const int32_t pt = p[DYSAN_NN_POOL_PAD_TOP], pl = p[DYSAN_NN_POOL_PAD_LEFT];
-    if (pt < 0 || pl < 0 || pt >= p[DYSAN_NN_POOL_FILTER_H] || pl >= p[DYSAN_NN_POOL_FILTER_W] ||
-        (int64_t)(y->dims[1] - 1) * p[DYSAN_NN_POOL_STRIDE_H] - pt >= (int64_t)x->dims[1] ||
-        (int64_t)(y->dims[2] - 1) * p[DYSAN_NN_POOL_STRIDE_W] - pl >= (int64_t)x->dims[2]) {
-        return DYSAN_NN_ERR_SHAPE;
-    }
-    return DYSAN_NN_OK;
-}
-
-static int nn_validate_mean(nn_op_t *op) {
-    const int32_t *p = op->p;
-    const int32_t outer = p[DYSAN_NN_MEAN_OUTER], reduce = p[DYSAN_NN_MEAN_REDUCE], inner = p[DYSAN_NN_MEAN_INNER];
-    if (outer < 1 || reduce < 1 || inner < 1 || reduce >= (1 << 23) || !nn_is_zp(p[DYSAN_NN_MEAN_INPUT_ZP]) ||
-        !nn_is_zp(p[DYSAN_NN_MEAN_OUTPUT_ZP])) {
-        return DYSAN_NN_ERR_PARAM;
-    }
-    if (!nn_check_mult(p[DYSAN_NN_MEAN_MULTIPLIER], p[DYSAN_NN_MEAN_SHIFT], -31, 30)) {
-        return DYSAN_NN_ERR_PARAM;
-    }
-    if ((uint64_t)outer * (uint64_t)reduce * (uint64_t)inner != op->in[0].nbytes ||
-        (uint64_t)outer * (uint64_t)inner != op->out.nbytes) {
-        return DYSAN_NN_ERR_SHAPE;
-    }
-    return DYSAN_NN_OK;
-}
-
-static int nn_validate_add(nn_op_t *op) {
-    const int32_t *p = op->p;
-    if (op->in[0].nbytes != op->out.nbytes || op->in[1].nbytes != op->out.nbytes) {
-        return DYSAN_NN_ERR_SHAPE;
-    }
-    if (op->scratch_len < DYSAN_NN_ADD_SCRATCH) {
-        return DYSAN_NN_ERR_ARENA;
-    }
-    if (p[DYSAN_NN_ADD_INPUT1_OFFSET] < -127 || p[DYSAN_NN_ADD_INPUT1_OFFSET] > 128 ||
-        p[DYSAN_NN_ADD_INPUT2_OFFSET] < -127 || p[DYSAN_NN_ADD_INPUT2_OFFSET] > 128 ||
-        !nn_is_zp(p[DYSAN_NN_ADD_OUTPUT_OFFSET]) || p[DYSAN_NN_ADD_LEFT_SHIFT] < 0 ||
-        p[DYSAN_NN_ADD_LEFT_SHIFT] > 22 ||
-        !nn_check_mult(p[DYSAN_NN_ADD_INPUT1_MULTIPLIER], p[DYSAN_NN_ADD_INPUT1_SHIFT], -31, 0) ||
-        !nn_check_mult(p[DYSAN_NN_ADD_INPUT2_MULTIPLIER], p[DYSAN_NN_ADD_INPUT2_SHIFT], -31, 0) ||
-        !nn_check_mult(p[DYSAN_NN_ADD_OUTPUT_MULTIPLIER], p[DYSAN_NN_ADD_OUTPUT_SHIFT], -31, 0) ||
-        !nn_check_act(p[DYSAN_NN_ADD_ACT_MIN], p[DYSAN_NN_ADD_ACT_MAX])) {
-        return DYSAN_NN_ERR_PARAM;
-    }
-    return DYSAN_NN_OK;
-}
-
-static int nn_validate_unary(nn_op_t *op) {
-    const int32_t *p = op->p;
-    if (op->in[0].nbytes != op->out.nbytes) {
-        return DYSAN_NN_ERR_SHAPE;
-    }
-    if (op->kind == DYSAN_NN_KIND_LEAKY_RELU) {
-        if (!nn_is_zp(p[DYSAN_NN_LEAKY_RELU_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_LEAKY_RELU_OUTPUT_ZP]) ||
-            !nn_check_mult(p[DYSAN_NN_LEAKY_RELU_IDENTITY_MULTIPLIER], p[DYSAN_NN_LEAKY_RELU_IDENTITY_SHIFT], -31,
-                           30) ||
-            !nn_check_mult(p[DYSAN_NN_LEAKY_RELU_ALPHA_MULTIPLIER], p[DYSAN_NN_LEAKY_RELU_ALPHA_SHIFT], -31, 30)) {
-            return DYSAN_NN_ERR_PARAM;
-        }
-    } else if (!nn_is_zp(p[DYSAN_NN_QUANTIZE_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_QUANTIZE_OUTPUT_ZP]) ||
-               !nn_check_mult(p[DYSAN_NN_QUANTIZE_MULTIPLIER], p[DYSAN_NN_QUANTIZE_SHIFT], -31, 30)) {
-        return DYSAN_NN_ERR_PARAM;
-    }
-    return DYSAN_NN_OK;
-}
-
-static uint32_t nn_kind_nparams(uint32_t kind) {
-    switch (kind) {
-    case DYSAN_NN_KIND_CONV_2D:
-    case DYSAN_NN_KIND_DEPTHWISE_CONV_2D:
-    case DYSAN_NN_KIND_FULLY_CONNECTED:
-        return DYSAN_NN_CONV_NPARAMS;
-    case DYSAN_NN_KIND_AVERAGE_POOL_2D:
-    case DYSAN_NN_KIND_MAX_POOL_2D:
-        return DYSAN_NN_POOL_NPARAMS;
-    case DYSAN_NN_KIND_MEAN:
-        return DYSAN_NN_MEAN_NPARAMS;
-    case DYSAN_NN_KIND_ADD:
-        return DYSAN_NN_ADD_NPARAMS;
-    case DYSAN_NN_KIND_LEAKY_RELU:
-        return DYSAN_NN_LEAKY_RELU_NPARAMS;
-    case DYSAN_NN_KIND_QUANTIZE:
-        return DYSAN_NN_QUANTIZE_NPARAMS;
-    default:
-        return 0;
-    }
-}
-
 static int nn_decode_op(const dysan_nn_model_t *m, uint32_t index, nn_op_t *op) {
     memset(op, 0, sizeof(*op));
     const uint8_t *r = m->image + m->ops_off + (size_t)index * DYSAN_NN_OP_SIZE;
     op->kind = nn_rd_u16(r + DYSAN_NN_OP_KIND);
     op->flags = nn_rd_u16(r + DYSAN_NN_OP_FLAGS);
     op->n_inputs = nn_rd_u16(r + DYSAN_NN_OP_N_INPUTS);
-    const uint32_t nparams = nn_kind_nparams(op->kind);
-    if (nparams == 0 || (op->flags & ~DYSAN_NN_OPF_ALL) != 0 ||
-        (op->flags != 0 && nparams != DYSAN_NN_CONV_NPARAMS)) {
+    op->reg = nn_find_op(op->kind);
+    if (!op->reg || (op->flags & ~op->reg->flags) != 0) {
         return DYSAN_NN_ERR_OP;
     }
-    const uint32_t want_inputs = op->kind == DYSAN_NN_KIND_ADD ? 2u : 1u;
+    const uint32_t nparams = op->reg->n_params, want_inputs = op->reg->n_inputs;
     const uint32_t in1 = nn_rd_u16(r + DYSAN_NN_OP_INPUT1);
     if (op->n_inputs != want_inputs || (want_inputs == 1 && in1 != DYSAN_NN_NO_TENSOR)) {
         return DYSAN_NN_ERR_OP;
@@ -309,26 +176,7 @@ static int nn_decode_op(const dysan_nn_model_t *m, uint32_t index, nn_op_t *op) 
     if (op->scratch_off % DYSAN_NN_ALIGN != 0 || !nn_in_range(op->scratch_off, op->scratch_len, 0, m->arena_size)) {
         return DYSAN_NN_ERR_ARENA;
     }
-    switch (op->kind) {
-    case DYSAN_NN_KIND_CONV_2D:
-    case DYSAN_NN_KIND_DEPTHWISE_CONV_2D:
-    case DYSAN_NN_KIND_FULLY_CONNECTED:
-        err = nn_validate_conv(m, op);
-        break;
-    case DYSAN_NN_KIND_AVERAGE_POOL_2D:
-    case DYSAN_NN_KIND_MAX_POOL_2D:
-        err = nn_validate_pool(op);
-        break;
-    case DYSAN_NN_KIND_MEAN:
-        err = nn_validate_mean(op);
-        break;
-    case DYSAN_NN_KIND_ADD:
-        err = nn_validate_add(op);
-        break;
-    default:
-        err = nn_validate_unary(op);
-        break;
-    }
+    err = op->reg->validate(m, op);
     if (err) {
         return err;
     }
@@ -420,70 +268,73 @@ int dysan_nn_load(const uint8_t *image, size_t len, dysan_nn_model_t *out) {
     return DYSAN_NN_OK;
 }
 
-static void nn_run(const nn_op_t *op, uint8_t *arena) {
-    switch (op->kind) {
-    case DYSAN_NN_KIND_CONV_2D:
-        nn_conv2d(op, arena);
-        break;
-    case DYSAN_NN_KIND_DEPTHWISE_CONV_2D:
-        nn_depthwise_conv2d(op, arena);
-        break;
-    case DYSAN_NN_KIND_FULLY_CONNECTED:
-        nn_fully_connected(op, arena);
-        break;
-    case DYSAN_NN_KIND_AVERAGE_POOL_2D:
-        nn_average_pool(op, arena);
-        break;
-    case DYSAN_NN_KIND_MAX_POOL_2D:
-        nn_max_pool(op, arena);
-        break;
-    case DYSAN_NN_KIND_MEAN:
-        nn_mean(op, arena);
-        break;
-    case DYSAN_NN_KIND_ADD:
-        nn_add(op, arena);
-        break;
-    case DYSAN_NN_KIND_LEAKY_RELU:
-        nn_leaky_relu(op, arena);
-        break;
-    default:
-        nn_quantize(op, arena);
-        break;
-    }
-}
-
-int dysan_nn_invoke_profiled(const dysan_nn_model_t *m, const int8_t *input, int8_t *output, uint8_t *arena,
-                             size_t arena_len, dysan_nn_clock_fn clock, uint64_t *op_ticks, size_t n_op_ticks) {
-    if (!m || !m->image || !input || !output || !arena || ((uintptr_t)arena % DYSAN_NN_ALIGN) != 0) {
+static int nn_check_run(const dysan_nn_model_t *m, const uint8_t *arena, size_t arena_len) {
+    if (!m || !m->image || !arena || ((uintptr_t)arena % DYSAN_NN_ALIGN) != 0) {
         return DYSAN_NN_ERR_ARG;
     }
-    if (arena_len < m->arena_size) {
-        return DYSAN_NN_ERR_ARENA;
+    return arena_len < m->arena_size ? DYSAN_NN_ERR_ARENA : DYSAN_NN_OK;
+}
+
+int dysan_nn_begin(const dysan_nn_model_t *m, const int8_t *input, uint8_t *arena, size_t arena_len) {
+    int err = nn_check_run(m, arena, arena_len);
+    if (err || !input) {
+        return err ? err : DYSAN_NN_ERR_ARG;
     }
     nn_tensor_t io;
-    int err = nn_decode_tensor(m, m->input_tensor, &io);
+    err = nn_decode_tensor(m, m->input_tensor, &io);
     if (err || io.nbytes != m->input_bytes) {
         return err ? err : DYSAN_NN_ERR_TENSOR;
     }
     memcpy(arena + io.off, input, io.nbytes);
-    nn_op_t op;
-    for (uint32_t i = 0; i < m->n_ops; i++) {
-        err = nn_decode_op(m, i, &op);
-        if (err) {
-            return err;
-        }
-        const uint64_t t0 = clock ? clock() : 0;
-        nn_run(&op, arena);
-        if (clock && op_ticks && i < n_op_ticks) {
-            op_ticks[i] = clock() - t0;
-        }
+    return DYSAN_NN_OK;
+}
+
+int dysan_nn_step(const dysan_nn_model_t *m, uint32_t i, uint8_t *arena, size_t arena_len) {
+    int err = nn_check_run(m, arena, arena_len);
+    if (err || i >= m->n_ops) {
+        return err ? err : DYSAN_NN_ERR_ARG;
     }
+    nn_op_t op;
+    err = nn_decode_op(m, i, &op);
+    if (!err) {
+        op.reg->eval(&op, arena);
+    }
+    return err;
+}
+
+int dysan_nn_end(const dysan_nn_model_t *m, const uint8_t *arena, size_t arena_len, int8_t *output) {
+    int err = nn_check_run(m, arena, arena_len);
+    if (err || !output) {
+        return err ? err : DYSAN_NN_ERR_ARG;
+    }
+    nn_tensor_t io;
     err = nn_decode_tensor(m, m->output_tensor, &io);
     if (err || io.nbytes != m->output_bytes) {
         return err ? err : DYSAN_NN_ERR_TENSOR;
     }
     memcpy(output, arena + io.off, io.nbytes);
     return DYSAN_NN_OK;
+}
+
+int dysan_nn_invoke_profiled(const dysan_nn_model_t *m, const int8_t *input, int8_t *output, uint8_t *arena,
+                             size_t arena_len, dysan_nn_clock_fn clock, uint64_t *op_ticks, size_t n_op_ticks) {
+    if (!output) {
+        return DYSAN_NN_ERR_ARG;
+    }
+    int err = dysan_nn_begin(m, input, arena, arena_len);
+    nn_op_t op;
+    for (uint32_t i = 0; !err && i < m->n_ops; i++) {
+        err = nn_decode_op(m, i, &op);
+        if (err) {
+            break;
+        }
+        const uint64_t t0 = clock ? clock() : 0;
+        op.reg->eval(&op, arena);
+        if (clock && op_ticks && i < n_op_ticks) {
+            op_ticks[i] = clock() - t0;
+        }
+    }
+    return err ? err : dysan_nn_end(m, arena, arena_len, output);
 }
 
 int dysan_nn_invoke(const dysan_nn_model_t *m, const int8_t *input, int8_t *output, uint8_t *arena,

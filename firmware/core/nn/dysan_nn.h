@@ -63,6 +63,14 @@ typedef uint64_t (*dysan_nn_clock_fn)(void);
 int dysan_nn_invoke_profiled(const dysan_nn_model_t *m, const int8_t *input, int8_t *output, uint8_t *arena,
                              size_t arena_len, dysan_nn_clock_fn clock, uint64_t *op_ticks, size_t n_op_ticks);
 
+/* The same inference one op at a time (e.g. to run a model in slices between other work, or to time or check
+ * each op): dysan_nn_begin copies the input into the arena, dysan_nn_step runs op i (0 .. op_count - 1, in
+ * order: each op reads what the earlier ones wrote), dysan_nn_end copies the output out. Each call checks its
+ * arguments and decodes (so checks) the op again, like dysan_nn_invoke. */
+int dysan_nn_begin(const dysan_nn_model_t *m, const int8_t *input, uint8_t *arena, size_t arena_len);
+int dysan_nn_step(const dysan_nn_model_t *m, uint32_t i, uint8_t *arena, size_t arena_len);
+int dysan_nn_end(const dysan_nn_model_t *m, const uint8_t *arena, size_t arena_len, int8_t *output);
+
 size_t dysan_nn_arena_bytes(const dysan_nn_model_t *m);
 size_t dysan_nn_input_bytes(const dysan_nn_model_t *m);
 size_t dysan_nn_output_bytes(const dysan_nn_model_t *m);

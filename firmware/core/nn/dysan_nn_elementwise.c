@@ -6,75 +6,14 @@
  */
 #include "dysan_nn_internal.h"
 
-/* Parameters are copied to locals: the int8 stores could alias them as far as the compiler knows. */
-/* The rescaled inputs depend on one int8 each: both are tabulated (256 int32 each, in scratch) before the
- * elementwise loop, which then only rescales their sum. Same integers as computing them per element. */
+/* Parameters are copied to locals: the int8 stores could alias them as far as the compiler knows.
+ * The rescaled inputs depend on one int8 each: both are tabulated (256 int32 each, in scratch) before the
+ * elementwise loop, which then only rescales their sum. Same integers as computing them per element. The
+ * Cortex-M4 DSP path of ADD is in dysan_nn_elementwise_m4.c. */
+
+static void nn_add(const nn_op_t *op, uint8_t *arena) {
 #if NN_DSP
-/* MultiplyByQuantizedMultiplierSmallerThanOneExp(x, mult, -right) for |x| < 2^30 and right >= 1, from
- * x2 = 2 x: SMMLAR(x2, mult, 2^(right-1)) = 2^(right-1) + SaturatingRoundingDoublingHighMul(x, mult), then
- * RoundingDivideByPOT with x's sign for the high product's (see the convolutions' fast path). */
-static inline int32_t nn_rq2(int32_t x2, int32_t mult, int32_t round, int32_t right) {
-    int32_t h;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(x2), "r"(mult), "r"(round));
-    return (int32_t)((uint32_t)h + (uint32_t)(x2 >> 31)) >> right;
-}
-
-/* The same for right == 0 (no division): the high product alone. */
-static inline int32_t nn_rq2_any(int32_t x2, int32_t mult, int32_t right) {
-    if (right == 0) {
-        int32_t h;
-        __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(x2), "r"(mult));
-        return h;
-    }
-    return nn_rq2(x2, mult, (int32_t)(UINT32_C(1) << (right - 1)), right);
-}
-
-/* ADD with left_shift <= 21, input shifts in [-30, 0] and the output shift in [-30, -1] (int8 ADD as the
- * converter emits it: 20, and multipliers below one): the rescaled inputs |(offset + v) << left_shift| <=
- * 2^29 double without wrap, each rescaled value is below 2^29 and their sum below 2^30. Tables of both
- * doubled rescaled inputs, interleaved, then per element two loads, an add and one requantization. */
-static int nn_add_fast(const nn_op_t *op, uint8_t *arena) {
-    const int32_t *p = op->p;
-    const int32_t ls = p[DYSAN_NN_ADD_LEFT_SHIFT];
-    const int32_t ra = -p[DYSAN_NN_ADD_INPUT1_SHIFT], rb = -p[DYSAN_NN_ADD_INPUT2_SHIFT];
-    const int32_t ro = -p[DYSAN_NN_ADD_OUTPUT_SHIFT];
-    if (ls > 21 || ra < 0 || ra > 30 || rb < 0 || rb > 30 || ro < 1 || ro > 30) {
-        return 0;
-    }
-    const int8_t *a = (const int8_t *)(arena + op->in[0].off);
-    const int8_t *b = (const int8_t *)(arena + op->in[1].off);
-    int8_t *out = (int8_t *)(arena + op->out.off);
-    int32_t *t = (int32_t *)(void *)(arena + op->scratch_off); /* {2 ra(v), 2 rb(v)} for v = -128..127 */
-    const int32_t ma = p[DYSAN_NN_ADD_INPUT1_MULTIPLIER], mb = p[DYSAN_NN_ADD_INPUT2_MULTIPLIER];
-    const uint32_t step = UINT32_C(2) << ls;
-    uint32_t xa = (uint32_t)(p[DYSAN_NN_ADD_INPUT1_OFFSET] - 128) * step;
-    uint32_t xb = (uint32_t)(p[DYSAN_NN_ADD_INPUT2_OFFSET] - 128) * step;
-    for (int32_t *e = t + 512; t != e; t += 2, xa += step, xb += step) {
-        t[0] = (int32_t)(2u * (uint32_t)nn_rq2_any((int32_t)xa, ma, ra));
-        t[1] = (int32_t)(2u * (uint32_t)nn_rq2_any((int32_t)xb, mb, rb));
-    }
-    t -= 512 - 256; /* t[2 v], t[2 v + 1] for v = -128..127 */
-    const int32_t mo = p[DYSAN_NN_ADD_OUTPUT_MULTIPLIER], ko = (int32_t)(UINT32_C(1) << (ro - 1));
-    const int32_t zp = p[DYSAN_NN_ADD_OUTPUT_OFFSET], lo = p[DYSAN_NN_ADD_ACT_MIN], hi = p[DYSAN_NN_ADD_ACT_MAX];
-    const uint32_t n = op->out.nbytes;
-    if (lo == -128 && hi == 127) {
-        for (uint32_t i = 0; i < n; i++) {
-            const int32_t sum2 = t[2 * a[i]] + t[2 * b[i] + 1];
-            out[i] = (int8_t)__ssat(nn_rq2(sum2, mo, ko, ro) + zp, 8);
-        }
-    } else {
-        for (uint32_t i = 0; i < n; i++) {
-            const int32_t sum2 = t[2 * a[i]] + t[2 * b[i] + 1];
-            out[i] = nn_clamp8(nn_rq2(sum2, mo, ko, ro) + zp, lo, hi);
-        }
-    }
-    return 1;
-}
-#endif
-
-void nn_add(const nn_op_t *op, uint8_t *arena) {
-#if NN_DSP
-    if (nn_add_fast(op, arena)) {
+    if (nn_m4_add(op, arena)) {
         return;
     }
 #endif
@@ -99,7 +38,7 @@ void nn_add(const nn_op_t *op, uint8_t *arena) {
     }
 }
 
-void nn_leaky_relu(const nn_op_t *op, uint8_t *arena) {
+static void nn_leaky_relu(const nn_op_t *op, uint8_t *arena) {
     const int32_t *p = op->p;
     const int8_t *in = (const int8_t *)(arena + op->in[0].off);
     int8_t *out = (int8_t *)(arena + op->out.off);
@@ -113,7 +52,7 @@ void nn_leaky_relu(const nn_op_t *op, uint8_t *arena) {
     }
 }
 
-void nn_quantize(const nn_op_t *op, uint8_t *arena) {
+static void nn_quantize(const nn_op_t *op, uint8_t *arena) {
     const int32_t *p = op->p;
     const int8_t *in = (const int8_t *)(arena + op->in[0].off);
     int8_t *out = (int8_t *)(arena + op->out.off);
@@ -124,3 +63,51 @@ void nn_quantize(const nn_op_t *op, uint8_t *arena) {
         out[i] = nn_clamp8(nn_rq_apply(in[i] - zp_in, &q) + zp_out, -128, 127);
     }
 }
+
+static int nn_validate_add(const dysan_nn_model_t *m, nn_op_t *op) {
+    (void)m;
+    const int32_t *p = op->p;
+    if (op->in[0].nbytes != op->out.nbytes || op->in[1].nbytes != op->out.nbytes) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    if (op->scratch_len < DYSAN_NN_ADD_SCRATCH) {
+        return DYSAN_NN_ERR_ARENA;
+    }
+    if (p[DYSAN_NN_ADD_INPUT1_OFFSET] < -127 || p[DYSAN_NN_ADD_INPUT1_OFFSET] > 128 ||
+        p[DYSAN_NN_ADD_INPUT2_OFFSET] < -127 || p[DYSAN_NN_ADD_INPUT2_OFFSET] > 128 ||
+        !nn_is_zp(p[DYSAN_NN_ADD_OUTPUT_OFFSET]) || p[DYSAN_NN_ADD_LEFT_SHIFT] < 0 ||
+        p[DYSAN_NN_ADD_LEFT_SHIFT] > 22 ||
+        !nn_check_mult(p[DYSAN_NN_ADD_INPUT1_MULTIPLIER], p[DYSAN_NN_ADD_INPUT1_SHIFT], -31, 0) ||
+        !nn_check_mult(p[DYSAN_NN_ADD_INPUT2_MULTIPLIER], p[DYSAN_NN_ADD_INPUT2_SHIFT], -31, 0) ||
+        !nn_check_mult(p[DYSAN_NN_ADD_OUTPUT_MULTIPLIER], p[DYSAN_NN_ADD_OUTPUT_SHIFT], -31, 0) ||
+        !nn_check_act(p[DYSAN_NN_ADD_ACT_MIN], p[DYSAN_NN_ADD_ACT_MAX])) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    return DYSAN_NN_OK;
+}
+
+static int nn_validate_unary(const dysan_nn_model_t *m, nn_op_t *op) {
+    (void)m;
+    const int32_t *p = op->p;
+    if (op->in[0].nbytes != op->out.nbytes) {
+        return DYSAN_NN_ERR_SHAPE;
+    }
+    if (op->kind == DYSAN_NN_KIND_LEAKY_RELU) {
+        if (!nn_is_zp(p[DYSAN_NN_LEAKY_RELU_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_LEAKY_RELU_OUTPUT_ZP]) ||
+            !nn_check_mult(p[DYSAN_NN_LEAKY_RELU_IDENTITY_MULTIPLIER], p[DYSAN_NN_LEAKY_RELU_IDENTITY_SHIFT], -31,
+                           30) ||
+            !nn_check_mult(p[DYSAN_NN_LEAKY_RELU_ALPHA_MULTIPLIER], p[DYSAN_NN_LEAKY_RELU_ALPHA_SHIFT], -31, 30)) {
+            return DYSAN_NN_ERR_PARAM;
+        }
+    } else if (!nn_is_zp(p[DYSAN_NN_QUANTIZE_INPUT_ZP]) || !nn_is_zp(p[DYSAN_NN_QUANTIZE_OUTPUT_ZP]) ||
+               !nn_check_mult(p[DYSAN_NN_QUANTIZE_MULTIPLIER], p[DYSAN_NN_QUANTIZE_SHIFT], -31, 30)) {
+        return DYSAN_NN_ERR_PARAM;
+    }
+    return DYSAN_NN_OK;
+}
+
+const nn_op_reg_t nn_reg_add = {DYSAN_NN_KIND_ADD, 2, DYSAN_NN_ADD_NPARAMS, 0, nn_validate_add, nn_add};
+const nn_op_reg_t nn_reg_leaky_relu = {DYSAN_NN_KIND_LEAKY_RELU, 1, DYSAN_NN_LEAKY_RELU_NPARAMS, 0, nn_validate_unary,
+                                       nn_leaky_relu};
+const nn_op_reg_t nn_reg_quantize = {DYSAN_NN_KIND_QUANTIZE, 1, DYSAN_NN_QUANTIZE_NPARAMS, 0, nn_validate_unary,
+                                     nn_quantize};

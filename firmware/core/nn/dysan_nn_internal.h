@@ -65,8 +65,11 @@ typedef struct {
     int32_t zp;
 } nn_tensor_t;
 
+struct nn_op_reg;
+
 /* One op, decoded and validated from its record and params block. */
 typedef struct {
+    const struct nn_op_reg *reg; /* its kernel's registration */
     uint32_t kind;
     uint32_t flags; /* DYSAN_NN_OPF_* */
     uint32_t n_inputs;
@@ -130,19 +133,57 @@ static inline int8_t nn_clamp8(int32_t v, int32_t lo, int32_t hi) {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-/* ---- kernels (arena is 4-byte aligned; ops are validated) --------------------------------------------- */
+/* ---- the op table ------------------------------------------------------------------------------------- */
+
+/* One op kind, registered next to its kernel (as TFLM registers ops): what the generic decoder checks
+ * (input count, params words, allowed flags), then `validate` (the kind's parameters, shapes, blobs and
+ * scratch; op->p, tensors and scratch range already decoded) and `eval` (runs a validated op; the arena is
+ * 4-byte aligned). dysan_nn.c lists every registration once (nn_op_table). */
+typedef struct nn_op_reg {
+    uint16_t kind;     /* DYSAN_NN_KIND_* */
+    uint8_t n_inputs;  /* 1, or 2 */
+    uint8_t n_params;  /* int32 words of the params block */
+    uint32_t flags;    /* the DYSAN_NN_OPF_* this kind may carry */
+    int (*validate)(const dysan_nn_model_t *m, nn_op_t *op);
+    void (*eval)(const nn_op_t *op, uint8_t *arena);
+} nn_op_reg_t;
+
+extern const nn_op_reg_t nn_reg_conv_2d, nn_reg_depthwise_conv_2d;           /* dysan_nn_conv.c */
+extern const nn_op_reg_t nn_reg_fully_connected;                             /* dysan_nn_fc.c */
+extern const nn_op_reg_t nn_reg_average_pool_2d, nn_reg_max_pool_2d, nn_reg_mean; /* dysan_nn_pool.c */
+extern const nn_op_reg_t nn_reg_add, nn_reg_leaky_relu, nn_reg_quantize;     /* dysan_nn_elementwise.c */
+
+/* ---- validation helpers shared by the kernels' validate functions (dysan_nn.c) ---------------------- */
+
+#define NN_LIMIT_BYTES (UINT64_C(1) << 31) /* no tensor, blob or arena may reach 2 GiB */
+#define NN_MAX_DIM 0xFFFFu
+
+static inline int nn_is_zp(int32_t v) { return v >= -128 && v <= 127; }
+static inline int nn_check_act(int32_t lo, int32_t hi) { return lo >= -128 && hi <= 127 && lo <= hi; }
+static inline int nn_check_mult(int32_t mult, int32_t shift, int32_t lo, int32_t hi) {
+    return mult >= 0 && shift >= lo && shift <= hi;
+}
+/* A blob of `len` bytes at image offset `off`, inside the data section; NULL if not. */
+const uint8_t *nn_blob(const dysan_nn_model_t *m, int32_t off, uint64_t len);
+/* The CONV layout params block (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED): strides, dilations, padding,
+ * kernel, channels and depth multiplier in range, zero points matching the tensors, an activation range. */
+int nn_validate_conv_params(const nn_op_t *op);
+/* Its weights (rows of at least row_min bytes), bias, multipliers and shifts inside the data section, the
+ * shifts in range, and at least nn_conv_scratch_bytes() of scratch. */
+int nn_validate_conv_blobs(const dysan_nn_model_t *m, nn_op_t *op, uint64_t row_min);
+
+/* ---- kernels --------------------------------------------------------------------------------------------- */
 
 /* Scratch bytes a CONV-layout op needs (same formula as model_image.conv_scratch). 0 on overflow. */
 uint64_t nn_conv_scratch_bytes(const nn_op_t *op);
 
-void nn_conv2d(const nn_op_t *op, uint8_t *arena);
-void nn_depthwise_conv2d(const nn_op_t *op, uint8_t *arena);
-void nn_fully_connected(const nn_op_t *op, uint8_t *arena);
-void nn_average_pool(const nn_op_t *op, uint8_t *arena);
-void nn_max_pool(const nn_op_t *op, uint8_t *arena);
-void nn_mean(const nn_op_t *op, uint8_t *arena);
-void nn_add(const nn_op_t *op, uint8_t *arena);
-void nn_leaky_relu(const nn_op_t *op, uint8_t *arena);
-void nn_quantize(const nn_op_t *op, uint8_t *arena);
+#if NN_DSP
+/* Cortex-M4 DSP paths of the small kernels (dysan_nn_fc_m4.c, dysan_nn_pool_m4.c,
+ * dysan_nn_elementwise_m4.c): each returns 0 (nothing written) when the op does not fit its fast case. */
+void nn_m4_fully_connected(const nn_op_t *op, uint8_t *arena);
+int nn_m4_average_pool2(const nn_op_t *op, uint8_t *arena);
+int nn_m4_mean(const nn_op_t *op, uint8_t *arena);
+int nn_m4_add(const nn_op_t *op, uint8_t *arena);
+#endif
 
 #endif /* DYSAN_NN_INTERNAL_H */

@@ -9,8 +9,9 @@
  * Power cuts: a torn record (neither erased nor self-consistent) is skipped, never trusted, and its slot
  * is never reused; the log ends after its last non-erased slot. The one unprotected moment is between
  * a compaction's erase and the rewrite of the value (a few flash-word writes, once per size/8 commands;
- * `compacted` runs only after that rewrite so the window stays that short). Ports that can give the log
- * two flash pages should make `erase` an A/B swap to close it.
+ * `compacted` runs only after that rewrite so the window stays that short). The firmware's STATE region does
+ * not have that moment: dysan_state.c keeps the counter (and the settings) in two pages and writes the new
+ * page completely before it erases the old one (docs/firmware.md, "STATE region").
  *
  * Storage is reached through callbacks, so the log is tested on the host against a RAM "flash" that
  * enforces 1 -> 0 writes; dysan_counter_port.h binds it to a dysan_port region.

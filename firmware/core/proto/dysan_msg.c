@@ -4,9 +4,9 @@
 
 #include <string.h>
 
-_Static_assert(DYSAN_MSG_HELLO_MAX_SIZE == 2, "HELLO: stale, run dysan codegen");
+_Static_assert(DYSAN_MSG_HELLO_MAX_SIZE == 6, "HELLO: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_HELLO_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "HELLO too large");
-_Static_assert(DYSAN_MSG_INFO_MAX_SIZE == 44, "INFO: stale, run dysan codegen");
+_Static_assert(DYSAN_MSG_INFO_MAX_SIZE == 60, "INFO: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_INFO_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "INFO too large");
 _Static_assert(DYSAN_MSG_PING_MAX_SIZE == 4, "PING: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_PING_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "PING too large");
@@ -14,7 +14,7 @@ _Static_assert(DYSAN_MSG_PONG_MAX_SIZE == 8, "PONG: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_PONG_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "PONG too large");
 _Static_assert(DYSAN_MSG_STATS_REQ_MAX_SIZE == 0, "STATS_REQ: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_STATS_REQ_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "STATS_REQ too large");
-_Static_assert(DYSAN_MSG_STATS_MAX_SIZE == 148, "STATS: stale, run dysan codegen");
+_Static_assert(DYSAN_MSG_STATS_MAX_SIZE == 188, "STATS: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_STATS_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "STATS too large");
 _Static_assert(DYSAN_MSG_CMD_OK_MAX_SIZE == 7, "CMD_OK: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_CMD_OK_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "CMD_OK too large");
@@ -156,6 +156,7 @@ int dysan_msg_hello_unpack(const uint8_t *p, size_t len, dysan_msg_hello_t *m)
         return DYSAN_ERR_BAD_LENGTH;
     }
     m->proto_version = dysan_get_u16(p + DYSAN_MSG_HELLO_OFF_PROTO_VERSION);
+    m->nonce = dysan_get_u32(p + DYSAN_MSG_HELLO_OFF_NONCE);
     return DYSAN_OK;
 }
 
@@ -170,6 +171,7 @@ int dysan_msg_hello_pack(const dysan_msg_hello_t *m, uint8_t *out, size_t cap, s
         return DYSAN_ERR_BAD_LENGTH;
     }
     dysan_put_u16(out + DYSAN_MSG_HELLO_OFF_PROTO_VERSION, m->proto_version);
+    dysan_put_u32(out + DYSAN_MSG_HELLO_OFF_NONCE, m->nonce);
     *len = size;
     return DYSAN_OK;
 }
@@ -224,6 +226,7 @@ int dysan_msg_info_unpack(const uint8_t *p, size_t len, dysan_msg_info_t *m)
     if (m->weight_y > 32768u) {
         return DYSAN_ERR_BAD_FIELD;
     }
+    memcpy(m->tag, p + DYSAN_MSG_INFO_OFF_TAG, sizeof m->tag);
     return DYSAN_OK;
 }
 
@@ -279,6 +282,7 @@ int dysan_msg_info_pack(const dysan_msg_info_t *m, uint8_t *out, size_t cap, siz
     out[DYSAN_MSG_INFO_OFF_CANDIDATES] = m->candidates;
     dysan_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_X, m->weight_x);
     dysan_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_Y, m->weight_y);
+    memcpy(out + DYSAN_MSG_INFO_OFF_TAG, m->tag, sizeof m->tag);
     *len = size;
     return DYSAN_OK;
 }
@@ -401,6 +405,14 @@ int dysan_msg_stats_unpack(const uint8_t *p, size_t len, dysan_msg_stats_t *m)
     m->kernel_conv_work = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK);
     m->kernel_fc_macs = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS);
     m->kernel_fc_work = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK);
+    m->samples_acquired = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED);
+    m->samples_missed = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_SAMPLES_MISSED);
+    m->windows_with_gaps = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS);
+    m->windows_late = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_LATE);
+    m->rx_overflows = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_RX_OVERFLOWS);
+    m->backlog_max = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_BACKLOG_MAX);
+    m->work_idle = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_IDLE);
+    m->cycles = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_CYCLES);
     return DYSAN_OK;
 }
 
@@ -441,6 +453,14 @@ int dysan_msg_stats_pack(const dysan_msg_stats_t *m, uint8_t *out, size_t cap, s
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK, m->kernel_conv_work);
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS, m->kernel_fc_macs);
     dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK, m->kernel_fc_work);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED, m->samples_acquired);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_SAMPLES_MISSED, m->samples_missed);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS, m->windows_with_gaps);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_LATE, m->windows_late);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_RX_OVERFLOWS, m->rx_overflows);
+    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_BACKLOG_MAX, m->backlog_max);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_IDLE, m->work_idle);
+    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_CYCLES, m->cycles);
     *len = size;
     return DYSAN_OK;
 }
@@ -677,7 +697,7 @@ int dysan_msg_set_sensitive_unpack(const uint8_t *p, size_t len, dysan_msg_set_s
         return DYSAN_ERR_BAD_LENGTH;
     }
     m->value = p[DYSAN_MSG_SET_SENSITIVE_OFF_VALUE];
-    if (m->value > 1u) {
+    if (m->value > 15u) {
         return DYSAN_ERR_BAD_FIELD;
     }
     return DYSAN_OK;
@@ -689,7 +709,7 @@ int dysan_msg_set_sensitive_pack(const dysan_msg_set_sensitive_t *m, uint8_t *ou
         return DYSAN_ERR_INTERNAL;
     }
     *len = 0;
-    if (m->value > 1u) {
+    if (m->value > 15u) {
         return DYSAN_ERR_BAD_FIELD;
     }
     const size_t size = DYSAN_MSG_SET_SENSITIVE_SIZE;

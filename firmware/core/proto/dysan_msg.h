@@ -100,6 +100,8 @@ enum dysan_window_flag {
     DYSAN_WINDOW_FLAG_RF_LABEL_VALID = 2,
     DYSAN_WINDOW_FLAG_REPLAYED = 4,
     DYSAN_WINDOW_FLAG_FALLBACK_MODEL = 8,
+    DYSAN_WINDOW_FLAG_SAMPLES_MISSED = 16,
+    DYSAN_WINDOW_FLAG_LATE = 32,
 };
 
 /* Message ids. */
@@ -137,16 +139,21 @@ enum dysan_msg_id {
  * HELLO (0x01, host->device): Asks for INFO. May be sent authenticated: only then does INFO
  * disclose the sensitive value.
  */
-#define DYSAN_MSG_HELLO_SIZE 2
+#define DYSAN_MSG_HELLO_SIZE 6
 #define DYSAN_MSG_HELLO_MAX_SIZE DYSAN_MSG_HELLO_SIZE
 #define DYSAN_MSG_HELLO_AUTH 0
 #define DYSAN_MSG_HELLO_OFF_PROTO_VERSION 0
+#define DYSAN_MSG_HELLO_OFF_NONCE 2
 typedef struct {
     uint16_t proto_version;
+    uint32_t nonce;
 } dysan_msg_hello_t;
 
-/* INFO (0x02, device->host): The device's identity, state and schedule. */
-#define DYSAN_MSG_INFO_SIZE 44
+/*
+ * INFO (0x02, device->host): The device's identity, state and schedule, authenticated by a tag
+ * over the HELLO's nonce.
+ */
+#define DYSAN_MSG_INFO_SIZE 60
 #define DYSAN_MSG_INFO_MAX_SIZE DYSAN_MSG_INFO_SIZE
 #define DYSAN_MSG_INFO_AUTH 0
 #define DYSAN_MSG_INFO_OFF_PROTO_VERSION 0
@@ -169,6 +176,8 @@ typedef struct {
 #define DYSAN_MSG_INFO_OFF_CANDIDATES 39
 #define DYSAN_MSG_INFO_OFF_WEIGHT_X 40
 #define DYSAN_MSG_INFO_OFF_WEIGHT_Y 42
+#define DYSAN_MSG_INFO_OFF_TAG 44
+#define DYSAN_MSG_INFO_TAG_COUNT 16
 typedef struct {
     uint16_t proto_version;
     uint32_t fw_version;
@@ -188,6 +197,7 @@ typedef struct {
     uint8_t candidates;
     uint16_t weight_x;
     uint16_t weight_y;
+    uint8_t tag[16];
 } dysan_msg_info_t;
 
 /* PING (0x03, host->device): Liveness and round-trip time of the link. */
@@ -219,7 +229,7 @@ typedef struct {
 } dysan_msg_stats_req_t;
 
 /* STATS (0x06, device->host): Link, auth, stream and work counters. */
-#define DYSAN_MSG_STATS_SIZE 148
+#define DYSAN_MSG_STATS_SIZE 188
 #define DYSAN_MSG_STATS_MAX_SIZE DYSAN_MSG_STATS_SIZE
 #define DYSAN_MSG_STATS_AUTH 0
 #define DYSAN_MSG_STATS_OFF_FRAMES_OK 0
@@ -249,6 +259,14 @@ typedef struct {
 #define DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK 124
 #define DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS 132
 #define DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK 140
+#define DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED 148
+#define DYSAN_MSG_STATS_OFF_SAMPLES_MISSED 152
+#define DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS 156
+#define DYSAN_MSG_STATS_OFF_WINDOWS_LATE 160
+#define DYSAN_MSG_STATS_OFF_RX_OVERFLOWS 164
+#define DYSAN_MSG_STATS_OFF_BACKLOG_MAX 168
+#define DYSAN_MSG_STATS_OFF_WORK_IDLE 172
+#define DYSAN_MSG_STATS_OFF_CYCLES 180
 typedef struct {
     uint32_t frames_ok;
     uint32_t crc_errors;
@@ -277,6 +295,14 @@ typedef struct {
     uint64_t kernel_conv_work;
     uint64_t kernel_fc_macs;
     uint64_t kernel_fc_work;
+    uint32_t samples_acquired;
+    uint32_t samples_missed;
+    uint32_t windows_with_gaps;
+    uint32_t windows_late;
+    uint32_t rx_overflows;
+    uint32_t backlog_max;
+    uint64_t work_idle;
+    uint64_t cycles;
 } dysan_msg_stats_t;
 
 /* CMD_OK (0x07, device->host): A command without a more specific reply was accepted and applied. */
@@ -356,7 +382,9 @@ typedef struct {
 
 /*
  * SET_SENSITIVE (0x12, host->device, authenticated): States the user's sensitive value once
- * (DySan(o)); used to score candidates on the device.
+ * (DySan(o)), for attributes with more than two values (e.g. three age groups). A two-valued
+ * attribute is never stated: the score 1 - |0.5 - s| is the same for v and 1 - v, so the device
+ * does without it.
  */
 #define DYSAN_MSG_SET_SENSITIVE_SIZE 1
 #define DYSAN_MSG_SET_SENSITIVE_MAX_SIZE DYSAN_MSG_SET_SENSITIVE_SIZE

@@ -12,6 +12,7 @@
 #include "dysan_proto.h"
 #include "dysan_retx.h"
 #include "dysan_rf.h"
+#include "dysan_sampler.h"
 #include "dysan_sha256.h"
 #include "dysan_state.h"
 #include "dysan_window.h"
@@ -53,6 +54,14 @@ typedef struct {
     uint32_t windows_sent, windows_retransmitted, raw_windows_sent;
     uint64_t work_link;
     dysan_pipe_t *pipe;
+    /* sampling (IMU-fed streams): the ring, the port's loss counter, where the latest gap is */
+    dysan_sampler_t *ring;
+    uint32_t port_lost_seen;  /* dysan_port_imu_lost() already accounted for */
+    uint32_t samples_acquired, samples_missed, windows_with_gaps, windows_late, backlog_max;
+    uint32_t stream_samples;  /* samples of the current stream taken into window assembly */
+    uint32_t gap_at;          /* stream index of the latest sample that follows a loss */
+    uint8_t gap_seen;         /* gap_at is valid */
+    uint64_t work_idle;
 } app_t;
 
 static app_t g_app;
@@ -63,6 +72,8 @@ static dysan_pipe_t ml_pipe;
 static dysan_bundle_t ml_bundle;
 static dysan_window_t ml_ring;
 static int16_t ml_window[DYSAN_WINDOW * DYSAN_N_CHANNELS];
+/* The sample ring between the IMU and the pipeline (dysan_sampler.h). */
+static dysan_sampler_t ml_samples;
 
 /* ---- text for LOG / ERROR lines (no stdio in the firmware) ---------------------------------------------- */
 
@@ -176,6 +187,13 @@ static void schedule(const app_t *a, uint16_t *segment, uint16_t *candidates, ui
     }
 }
 
+/* The value D's hits are counted against: the stated one, or 0 when none was stated (a two-valued attribute,
+ * whose score does not depend on it). */
+static uint8_t sensitive_value(const app_t *a)
+{
+    return (settings(a)->flags & DYSAN_STATE_F_SENSITIVE) ? settings(a)->sensitive_value : 0u;
+}
+
 /* Why sanitized windows cannot be produced now (NULL: they can), in `t`. */
 static const char *not_ready(const app_t *a, text_t *t)
 {
@@ -192,9 +210,10 @@ static const char *not_ready(const app_t *a, text_t *t)
         t_u32(t, a->rf.n_classes);
         t_str(t, " classes, the bundle ");
         t_u32(t, a->bundle->n_classes);
-    } else if (!(settings(a)->flags & DYSAN_STATE_F_SENSITIVE)) {
+    } else if (!(settings(a)->flags & DYSAN_STATE_F_SENSITIVE) && a->bundle->sensitive_classes > 2u) {
+        /* Two values: the score is the same whatever the value (selection.py), so it is never asked for. */
         t_str(t, "sensitive value not set");
-    } else if (settings(a)->sensitive_value >= a->bundle->sensitive_classes) {
+    } else if (sensitive_value(a) >= a->bundle->sensitive_classes) {
         t_str(t, "sensitive value out of range");
     } else if (seg < 1u || seg > DYSAN_PIPE_MAX_SEGMENT) {
         t_str(t, "segment length out of range");
@@ -217,7 +236,8 @@ static void emit(void *ctx, uint8_t model_id, uint8_t rf_label, const int8_t *da
     w->seq = a->next_seq++;
     w->model_id = model_id;
     w->rf_label = rf_label;
-    w->flags = (uint8_t)(DYSAN_WINDOW_FLAG_RF_LABEL_VALID | (a->mode == DYSAN_MODE_REPLAY ? DYSAN_WINDOW_FLAG_REPLAYED : 0u));
+    w->flags = (uint8_t)(DYSAN_WINDOW_FLAG_RF_LABEL_VALID | (a->mode == DYSAN_MODE_REPLAY ? DYSAN_WINDOW_FLAG_REPLAYED : 0u) |
+                         a->pipe->emitting_flags);
     memcpy(w->data, data, sizeof w->data);
     send_window(a, w, 0u);
     a->windows_sent++;
@@ -238,10 +258,15 @@ static void pipeline_failed(app_t *a, int rc)
     send_log(a, DYSAN_LOG_ERROR, t.s);
 }
 
-/* Ends the stream in progress (its partial segment is sent) and starts a new one with what is in force
- * now. `announce`: say why no sanitized windows will come, if so. */
+static void drain_ring(app_t *a);
+static void stream_reset(app_t *a);
+
+/* Ends the stream in progress (the samples already acquired are processed, its partial segment is sent)
+ * and starts a new one with what is in force now. `announce`: say why no sanitized windows will come. */
 static void restart_stream(app_t *a, int announce)
 {
+    drain_ring(a);
+    stream_reset(a);
     if (a->pipe->ready) {
         const int rc = dysan_pipe_flush(a->pipe, emit, a);
         if (rc != DYSAN_PIPE_OK) {
@@ -254,7 +279,7 @@ static void restart_stream(app_t *a, int announce)
     if (why == NULL) {
         uint16_t seg, cand, x, y;
         schedule(a, &seg, &cand, &x, &y);
-        const dysan_pipe_config_t cfg = {a->bundle, &a->rf, settings(a)->sensitive_value, seg, cand, x, y};
+        const dysan_pipe_config_t cfg = {a->bundle, &a->rf, sensitive_value(a), seg, cand, x, y};
         if (dysan_pipe_configure(a->pipe, &cfg) != DYSAN_PIPE_OK) {
             why = "pipeline configuration refused";
         }
@@ -275,16 +300,31 @@ static int replaying(const app_t *a)
     return a->mode == DYSAN_MODE_REPLAY || (a->calib_active && a->calib_from_replay);
 }
 
+/* Samples come from the IMU, through the sample ring: STREAMING, and calibration not opened from REPLAY. */
+static int imu_fed(const app_t *a)
+{
+    return a->mode == DYSAN_MODE_STREAMING || (a->calib_active && !a->calib_from_replay);
+}
+
 static void close_calibration(app_t *a)
 {
     a->calib_active = 0;
     a->mode = DYSAN_MODE_IDLE;
     dysan_window_reset(a->win);
+    stream_reset(a);
 }
 
-static void window_ready(app_t *a)
+/* A window is complete in `a->win`. `flags`: SAMPLES_MISSED / LATE, for the window's frame. `sliced`: leave
+ * its scoring to dysan_pipe_step (the IMU path); otherwise it is processed at once (replay, drains). */
+static void window_ready(app_t *a, uint8_t flags, int sliced)
 {
     dysan_window_copy(a->win, a->window);
+    if (flags & DYSAN_WINDOW_FLAG_SAMPLES_MISSED) {
+        a->windows_with_gaps++;
+    }
+    if (flags & DYSAN_WINDOW_FLAG_LATE) {
+        a->windows_late++;
+    }
     if (a->calib_active) {
         a->tx.id = DYSAN_MSG_RAW_WINDOW;
         a->tx.body.raw_window.seq = a->raw_seq++;
@@ -298,17 +338,109 @@ static void window_ready(app_t *a)
         return;
     }
     if (a->pipe->ready && (a->mode == DYSAN_MODE_STREAMING || a->mode == DYSAN_MODE_REPLAY)) {
-        const int rc = dysan_pipe_window(a->pipe, a->window, emit, a);
+        int rc = dysan_pipe_begin(a->pipe, a->window, flags);
+        while (rc == DYSAN_PIPE_OK && !sliced && dysan_pipe_busy(a->pipe)) {
+            rc = dysan_pipe_step(a->pipe, emit, a);
+            rc = rc == DYSAN_PIPE_MORE ? DYSAN_PIPE_OK : rc;
+        }
         if (rc != DYSAN_PIPE_OK) {
             pipeline_failed(a, rc);
         }
     }
 }
 
+/* A replayed sample (SAMPLES frames): its window is processed at once; the host paces the replay. */
 static void push_sample(app_t *a, const int16_t *sample)
 {
     if (dysan_window_push(a->win, sample)) {
-        window_ready(a);
+        window_ready(a, 0u, 0);
+    }
+}
+
+/* ---- sampling: IMU -> sample ring -> windows (docs/firmware.md, "Sampling and real time") -------------- */
+
+/* Forgets the ring and the gap position, and takes the port's loss counter as the new baseline: what the
+ * IMU lost outside a stream (nobody read it) is not a loss of this stream. */
+static void stream_reset(app_t *a)
+{
+    dysan_sampler_reset(a->ring);
+    a->port_lost_seen = dysan_port_imu_lost();
+    a->stream_samples = 0u;
+    a->gap_seen = 0u;
+}
+
+/* Moves what the IMU has (its FIFO, or the port's interrupt-fed buffer) into the ring; losses upstream
+ * mark a gap before the next sample. At most a ring's worth per call, so a port that never runs dry cannot
+ * hold the loop. Returns 1 when it moved something. */
+static int acquire(app_t *a)
+{
+    int16_t sample[DYSAN_N_CHANNELS];
+    int moved = 0;
+    for (uint32_t n = 0; n < DYSAN_SAMPLER_SLOTS; n++) {
+        const uint32_t lost = dysan_port_imu_lost();
+        if (lost != a->port_lost_seen) {
+            dysan_sampler_lost(a->ring, lost - a->port_lost_seen);
+            a->samples_missed += lost - a->port_lost_seen;
+            a->port_lost_seen = lost;
+        }
+        if (!dysan_port_imu_read(sample)) {
+            break;
+        }
+        if (dysan_sampler_push(a->ring, sample)) {
+            a->samples_acquired++;
+        } else {
+            a->samples_missed++;
+        }
+        moved = 1;
+    }
+    const uint32_t backlog = dysan_sampler_count(a->ring);
+    a->backlog_max = backlog > a->backlog_max ? backlog : a->backlog_max;
+    return moved;
+}
+
+/* Takes samples from the ring into window assembly until one completes (then its preprocess + RF run, the
+ * first slice of its work). Returns 1 when a window completed, 0 when the ring ran dry. */
+static int take_samples(app_t *a, int sliced)
+{
+    int16_t sample[DYSAN_N_CHANNELS];
+    uint8_t gap = 0;
+    while (imu_fed(a) && dysan_sampler_pop(a->ring, sample, &gap)) {
+        const uint32_t idx = a->stream_samples;
+        a->stream_samples = idx + 1u < idx ? idx : idx + 1u;
+        if (gap) {
+            a->gap_at = idx;
+            a->gap_seen = 1u;
+        }
+        if (dysan_window_push(a->win, sample)) {
+            /* The window holds samples idx - WINDOW + 1 .. idx: a loss between two of them is inside it. */
+            uint8_t flags = 0u;
+            if (a->gap_seen && a->gap_at + DYSAN_WINDOW > idx + 1u) {
+                flags |= DYSAN_WINDOW_FLAG_SAMPLES_MISSED;
+            }
+            if (dysan_sampler_count(a->ring) >= DYSAN_HOP) {
+                flags |= DYSAN_WINDOW_FLAG_LATE; /* a whole hop already waits behind this window */
+            }
+            window_ready(a, flags, sliced);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The stream is ending: what the ring holds was acquired during it, so it is processed (at once). */
+static void drain_ring(app_t *a)
+{
+    if (!imu_fed(a)) {
+        return;
+    }
+    while (a->pipe->ready && dysan_pipe_busy(a->pipe)) { /* the window in flight first */
+        const int rc = dysan_pipe_step(a->pipe, emit, a);
+        if (rc < 0) {
+            pipeline_failed(a, rc);
+        }
+    }
+    (void)acquire(a);
+    while (take_samples(a, 0)) {
     }
 }
 
@@ -390,7 +522,7 @@ static void load_rf(app_t *a, text_t *why)
 
 /* ---- commands ----------------------------------------------------------------------------------------- */
 
-static void on_hello(app_t *a, int authenticated)
+static void on_hello(app_t *a, int authenticated, uint32_t nonce)
 {
     uint16_t seg, cand, x, y;
     schedule(a, &seg, &cand, &x, &y);
@@ -419,6 +551,13 @@ static void on_hello(app_t *a, int authenticated)
     i->candidates = (uint8_t)(cand > 255u ? 255u : cand);
     i->weight_x = x;
     i->weight_y = y;
+    /* The tag binds the host's fresh nonce: a spoofed or recorded INFO cannot move the host's counter. */
+    size_t len = 0;
+    if (a->auth.provisioned && dysan_msg_pack(&a->tx, a->scratch, sizeof a->scratch, &len) == DYSAN_OK &&
+        len == DYSAN_MSG_INFO_SIZE) {
+        dysan_auth_tag(a->auth.key, a->auth.device_id, DYSAN_MSG_INFO, nonce, a->scratch, DYSAN_MSG_INFO_OFF_TAG,
+                       i->tag);
+    }
     send_tx(a);
 }
 
@@ -455,6 +594,14 @@ static void on_stats(app_t *a)
     s->kernel_conv_work = p->conv_work;
     s->kernel_fc_macs = p->fc_macs;
     s->kernel_fc_work = p->fc_work;
+    s->samples_acquired = a->samples_acquired;
+    s->samples_missed = a->samples_missed;
+    s->windows_with_gaps = a->windows_with_gaps;
+    s->windows_late = a->windows_late;
+    s->rx_overflows = dysan_port_link_overflows();
+    s->backlog_max = a->backlog_max;
+    s->work_idle = a->work_idle;
+    s->cycles = dysan_port_cycles();
     send_tx(a);
 }
 
@@ -533,6 +680,7 @@ static void on_calib_start(app_t *a, const dysan_frame_t *f, uint16_t max_window
     a->calib_left = max_windows;
     a->raw_seq = 0;
     dysan_window_reset(a->win);
+    stream_reset(a);
     send_cmd_ok(a, f);
 }
 
@@ -690,7 +838,7 @@ static void handle_frame(app_t *a, const dysan_frame_t *f)
     const dysan_msg_body_t *b = &a->rx.body;
     switch (a->rx.id) {
     case DYSAN_MSG_HELLO:
-        on_hello(a, authenticated);
+        on_hello(a, authenticated, b->hello.nonce);
         break;
     case DYSAN_MSG_PING:
         memset(&a->tx, 0, sizeof a->tx);
@@ -762,6 +910,8 @@ void dysan_app_init(void)
     a->bundle = &ml_bundle;
     a->win = &ml_ring;
     a->window = ml_window;
+    a->ring = &ml_samples;
+    dysan_sampler_reset(a->ring);
     dysan_frame_decoder_init(&a->dec);
     dysan_retx_init(&a->retx);
     dysan_window_reset(a->win);
@@ -819,7 +969,6 @@ void dysan_app_poll(void)
 {
     app_t *a = &g_app;
     uint8_t buf[LINK_READ_CHUNK];
-    int busy = 0;
     const size_t n = dysan_port_link_read(buf, sizeof buf);
     for (size_t i = 0; i < n; i++) {
         dysan_frame_t f;
@@ -827,14 +976,24 @@ void dysan_app_poll(void)
             handle_frame(a, &f);
         }
     }
-    busy = n > 0u;
-    int16_t sample[DYSAN_N_CHANNELS];
-    while ((a->mode == DYSAN_MODE_STREAMING || (a->calib_active && !a->calib_from_replay)) &&
-           dysan_port_imu_read(sample)) {
-        push_sample(a, sample);
-        busy = 1;
+    int busy = n > 0u;
+    if (imu_fed(a)) {
+        /* Between two calls at most one slice runs (one inference, ~4 ms at 64 MHz), so the IMU's FIFO is
+         * drained long before it can overflow; the ring absorbs the pipeline's lag. */
+        busy |= acquire(a);
+        if (a->pipe->ready && dysan_pipe_busy(a->pipe)) {
+            const int rc = dysan_pipe_step(a->pipe, emit, a);
+            if (rc < 0) {
+                pipeline_failed(a, rc);
+            }
+            busy = 1;
+        } else {
+            busy |= take_samples(a, 1);
+        }
     }
     if (!busy) {
+        const uint64_t t0 = dysan_port_cycles();
         dysan_port_idle();
+        a->work_idle += dysan_port_cycles() - t0;
     }
 }

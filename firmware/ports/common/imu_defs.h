@@ -85,6 +85,18 @@ typedef struct {
 #define LSM6DS3_CTRL1_XL_VALUE 0x4Cu /* 104 Hz, +-8 g */
 #define LSM6DS3_CTRL2_G_VALUE 0x4Cu  /* 104 Hz, 2000 dps */
 #define LSM6DS3_CTRL3_C_VALUE 0x44u  /* BDU, auto-increment */
+/* FIFO (AN5130): gyro and accelerometer data sets at the FIFO ODR, read 6 words at a time from
+ * FIFO_DATA_OUT (the address rolls back to FIFO_DATA_OUT_L in burst reads); pattern Gx Gy Gz XLx XLy XLz. */
+#define LSM6DS3_FIFO_CTRL3 0x08u         /* DEC_FIFO_GYRO[5:3] DEC_FIFO_XL[2:0] */
+#define LSM6DS3_FIFO_CTRL5 0x0Au         /* ODR_FIFO[6:3] FIFO_MODE[2:0] */
+#define LSM6DS3_FIFO_STATUS1 0x3Au       /* DIFF_FIFO[7:0]: unread words; STATUS2: [6] OVER_RUN, [2:0] DIFF[10:8] */
+#define LSM6DS3_FIFO_STATUS3 0x3Cu       /* FIFO_PATTERN[7:0]: the next word's place in the pattern */
+#define LSM6DS3_FIFO_DATA_OUT_L 0x3Eu
+#define LSM6DS3_FIFO_CTRL3_VALUE 0x09u   /* gyro and accelerometer in the FIFO, no decimation */
+#define LSM6DS3_FIFO_CTRL5_BYPASS 0x00u  /* FIFO off (empties it) */
+#define LSM6DS3_FIFO_CTRL5_VALUE 0x26u   /* FIFO ODR 104 Hz, continuous mode (the oldest is overwritten) */
+#define LSM6DS3_FIFO_STATUS2_OVER_RUN 0x40u
+#define LSM6DS3_FIFO_ODR_HZ 104u
 
 /* ---- InvenSense MPU-6050 (ESP32-DevKitC add-on) at 0x68 (AD0 low) ---------------------------------- */
 #define MPU6050_ADDR 0x68u

@@ -19,6 +19,18 @@ int dysan_ramflash_erase(uint8_t *base, size_t cap)
     return DYSAN_PORT_OK;
 }
 
+int dysan_ramflash_erase_range(uint8_t *base, size_t cap, size_t offset, size_t n)
+{
+    if (base == NULL || offset % DYSAN_PORT_PAGE != 0 || n % DYSAN_PORT_PAGE != 0) {
+        return DYSAN_PORT_EINVAL;
+    }
+    if (!dysan_range_ok(cap, offset, n)) {
+        return DYSAN_PORT_ERANGE;
+    }
+    memset(base + offset, 0xFF, n);
+    return DYSAN_PORT_OK;
+}
+
 int dysan_ramflash_write(uint8_t *base, size_t cap, size_t offset, const uint8_t *data, size_t n)
 {
     if (base == NULL || (data == NULL && n > 0)) {
@@ -43,14 +55,23 @@ int dysan_ramflash_write(uint8_t *base, size_t cap, size_t offset, const uint8_t
 
 int dysan_flash_region_erase(const dysan_flash_hal_t *hal, const dysan_flash_region_t *r)
 {
+    return r == NULL ? DYSAN_PORT_EINVAL : dysan_flash_region_erase_range(hal, r, 0, r->size);
+}
+
+int dysan_flash_region_erase_range(const dysan_flash_hal_t *hal, const dysan_flash_region_t *r, size_t offset,
+                                   size_t n)
+{
     if (hal == NULL || r == NULL || hal->erase == NULL || hal->page == 0 || r->addr % hal->page != 0 ||
-        r->size % hal->page != 0) {
+        r->size % hal->page != 0 || offset % hal->page != 0 || n % hal->page != 0) {
         return DYSAN_PORT_EINVAL;
     }
-    if (hal->erase(hal->ctx, r->addr, r->size) != 0) {
+    if (!dysan_range_ok(r->size, offset, n)) {
+        return DYSAN_PORT_ERANGE;
+    }
+    if (n > 0 && hal->erase(hal->ctx, r->addr + offset, n) != 0) {
         return DYSAN_PORT_EIO;
     }
-    for (size_t i = 0; i < r->size; i++) {
+    for (size_t i = offset; i < offset + n; i++) {
         if (r->mapped[i] != 0xFFu) {
             return DYSAN_PORT_EIO;
         }

@@ -36,6 +36,10 @@ int dysan_app_main(void);
 /* Erases `cap` bytes at `base` to 0xFF. */
 int dysan_ramflash_erase(uint8_t *base, size_t cap);
 
+/* Erases [offset, offset + n) of a `cap`-byte region to 0xFF: both multiples of DYSAN_PORT_PAGE
+ * (DYSAN_PORT_EINVAL otherwise) and inside the region (DYSAN_PORT_ERANGE). */
+int dysan_ramflash_erase_range(uint8_t *base, size_t cap, size_t offset, size_t n);
+
 /* Programs `n` bytes at `offset` like NOR flash, where a bit can only go 1 -> 0, but strictly: the write
  * must read back as written. Returns DYSAN_PORT_ERANGE when [offset, offset + n) is not inside [0, cap),
  * DYSAN_PORT_ENOTERASED (and writes nothing) when some byte would need a 0 -> 1 change -- where real flash
@@ -68,6 +72,10 @@ typedef struct {
 } dysan_flash_region_t;
 
 int dysan_flash_region_erase(const dysan_flash_hal_t *hal, const dysan_flash_region_t *r);
+
+/* Erases [offset, offset + n) of the region (page-aligned, inside it) and checks it reads 0xFF. */
+int dysan_flash_region_erase_range(const dysan_flash_hal_t *hal, const dysan_flash_region_t *r, size_t offset,
+                                   size_t n);
 
 /* Same contract as dysan_ramflash_write (bounds, "reads back as written", nothing written on refusal),
  * on real flash: unaligned head/tail bytes are padded with 0xFF to whole program units (0xFF leaves a

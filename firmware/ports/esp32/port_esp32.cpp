@@ -236,6 +236,9 @@ static int mpu6050_begin(void)
            dysan_i2c_write_reg(Wire, a, MPU6050_ACCEL_CONFIG, MPU6050_ACCEL_CONFIG_VALUE);
 }
 
+/* Link bytes the RX ring had no room for (USB / UART and BLE share it): STATS.rx_overflows. */
+extern "C" uint32_t dysan_port_link_overflows(void) { return s_ring.dropped; }
+
 int dysan_port_imu_read(int16_t sample[6])
 {
     if (!s_imu_ok || sample == NULL || !dysan_sched_due(&s_sched, (uint32_t)micros())) {
@@ -248,6 +251,9 @@ int dysan_port_imu_read(int16_t sample[6])
     dysan_imu_to_counts(&dysan_imu_mpu6050, raw, raw + 8, sample);
     return 1;
 }
+
+/* Ticks of the 50 Hz schedule the main loop polled too late for: lost samples, counted by the core. */
+extern "C" uint32_t dysan_port_imu_lost(void) { return s_sched.missed; }
 
 /* ---- regions: data partitions ---------------------------------------------------------------------------------- */
 
@@ -339,6 +345,12 @@ int dysan_port_region_erase(dysan_region_t region)
 {
     const dysan_flash_region_t *r = region_get(region);
     return r == NULL ? DYSAN_PORT_EINVAL : dysan_flash_region_erase(&s_hal, r);
+}
+
+int dysan_port_region_erase_range(dysan_region_t region, size_t offset, size_t n)
+{
+    const dysan_flash_region_t *r = region_get(region);
+    return r == NULL ? DYSAN_PORT_EINVAL : dysan_flash_region_erase_range(&s_hal, r, offset, n);
 }
 
 int dysan_port_region_write(dysan_region_t region, size_t offset, const uint8_t *data, size_t n)

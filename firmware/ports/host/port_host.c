@@ -36,9 +36,9 @@
 #include "port_host.h"
 
 /* Same capacities as firmware/ports/qemu-m4/mps2_an386.ld (a test checks they agree). */
-#define HOST_BUNDLE_SIZE (680u * 1024u)
+#define HOST_BUNDLE_SIZE (676u * 1024u)
 #define HOST_RF_SIZE (16u * 1024u)
-#define HOST_STATE_SIZE (4u * 1024u)
+#define HOST_STATE_SIZE (8u * 1024u) /* two pages (dysan_state.h) */
 #define HOST_REGIONS_TOTAL (HOST_BUNDLE_SIZE + HOST_RF_SIZE + HOST_STATE_SIZE)
 
 #ifndef DYSAN_HOST_IDLE_MS
@@ -234,6 +234,13 @@ int dysan_port_region_erase(dysan_region_t region)
     size_t cap = 0;
     uint8_t *base = region_base(region, &cap);
     return base == NULL ? DYSAN_PORT_EINVAL : dysan_ramflash_erase(base, cap);
+}
+
+int dysan_port_region_erase_range(dysan_region_t region, size_t offset, size_t n)
+{
+    size_t cap = 0;
+    uint8_t *base = region_base(region, &cap);
+    return base == NULL ? DYSAN_PORT_EINVAL : dysan_ramflash_erase_range(base, cap, offset, n);
 }
 
 int dysan_port_region_write(dysan_region_t region, size_t offset, const uint8_t *data, size_t n)

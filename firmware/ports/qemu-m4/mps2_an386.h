@@ -5,7 +5,8 @@
  *
  *   0x00000000-0x003FFFFF  ZBT SSRAM1 (4 MB)  -> our 1 MB "flash" lives at its start
  *   0x20000000-0x203FFFFF  ZBT SSRAM2/3 (4 MB) -> our 256 KB RAM lives at its start
- *   0x40000000 TIMER0 (IRQ 8), 0x40001000 TIMER1 (IRQ 9), 0x40004000 UART0 (RX IRQ 0, TX IRQ 1)
+ *   0x40000000 TIMER0 (IRQ 8), 0x40001000 TIMER1 (IRQ 9), 0x40002000 DUALTIMER (IRQ 10),
+ *   0x40004000 UART0 (RX IRQ 0, TX IRQ 1)
  *   All APB peripherals run from the 25 MHz SYSCLK; so does SysTick with CLKSOURCE = 1 (processor clock).
  */
 #ifndef DYSAN_MPS2_AN386_H
@@ -52,6 +53,18 @@
 #define TIMER_CTRL_IRQEN (1u << 3)
 #define TIMER0_IRQn 8
 #define TIMER1_IRQn 9
+
+/* CMSDK APB dual timer (an ARM SP804): timer 1 of it drives the emulated IMU (port_qemu.c) */
+#define DUALTIMER_BASE 0x40002000u
+#define DUALTIMER1_LOAD MPS2_REG(DUALTIMER_BASE + 0x00u)
+#define DUALTIMER1_VALUE MPS2_REG(DUALTIMER_BASE + 0x04u)
+#define DUALTIMER1_CTRL MPS2_REG(DUALTIMER_BASE + 0x08u)
+#define DUALTIMER1_INTCLR MPS2_REG(DUALTIMER_BASE + 0x0Cu)
+#define DUALTIMER_CTRL_32BIT (1u << 1)
+#define DUALTIMER_CTRL_INTEN (1u << 5)
+#define DUALTIMER_CTRL_PERIODIC (1u << 6)
+#define DUALTIMER_CTRL_EN (1u << 7)
+#define DUALTIMER_IRQn 10
 
 /* Cortex-M4 system control space */
 #define SYST_CSR MPS2_REG(0xE000E010u)

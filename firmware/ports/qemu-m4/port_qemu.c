@@ -15,7 +15,17 @@
  *   dysan_port_millis() = TIMER1 (free-running, never rewritten) / 25000 ticks; virtual ms (= 10^6
  *   instructions under -icount shift=0).
  * No timer interrupts during computation (TIMER0/1 wrap every 171.8 s; SysTick only runs inside
- * dysan_port_idle), so instruction counts of a computation do not depend on when it started.
+ * dysan_port_idle), so instruction counts of a computation do not depend on when it started -- unless the
+ * emulated IMU below is running (a real-time run, where that is the point).
+ *
+ * IMU: an emulated sensor, when the host placed a recording at __dysan_imu_start (`-device loader`; layout
+ * in host/dysan/device/imu_image.py: magic, rate, FIFO depth, sample count, then int16 samples in contract
+ * counts). DUALTIMER timer 1 interrupts at the recording's rate (50 Hz of virtual time) and its handler
+ * moves the next sample into the sensor's FIFO (depth from the image, 32 by default as the LSM9DS1's);
+ * a full FIFO loses the sample and counts it (dysan_port_imu_lost), as a real FIFO's overrun would. The
+ * sensor starts on the first dysan_port_imu_read (the application's first IMU-fed stream), so recording
+ * sample 0 is that stream's sample 0, and stops at the recording's end. Run it with `-icount shift=4`:
+ * 16 virtual ns per instruction, i.e. a 62.5 MHz core at one instruction per cycle.
  *
  * Regions: RAM-backed "flash" at the addresses of mps2_an386.ld. Erase fills 0xFF; write follows NOR rules
  * (1 -> 0 only, checked, bounds-checked). MPU region 1 makes the 1 MB of flash read-only to everything else:
@@ -27,9 +37,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dysan_contract.h"
 #include "dysan_port.h"
 #include "dysan_provision.h"
 #include "mps2_an386.h"
+#include "flash_qemu.h"
 #include "port_common.h"
 
 #ifndef DYSAN_QEMU_RX_RING
@@ -52,6 +64,8 @@ extern uint8_t __dysan_state_start[], __dysan_state_size[];
 extern uint8_t __dysan_provision_start[], __dysan_provision_size[];
 
 #define COMPILER_BARRIER() __asm volatile("" : : : "memory")
+
+static int imu_pending(void); /* samples wait in the emulated IMU's FIFO (the IMU section below) */
 
 /* ---- UART0 ---------------------------------------------------------------------------------------- */
 
@@ -204,7 +218,7 @@ void dysan_port_idle(void)
     uint32_t pm = mps2_irq_save();
     /* With interrupts off, a byte that arrived since the caller last looked is still visible here, and a
      * pending interrupt ends WFI even while masked: no lost wake-up. */
-    if (s_rx_head == s_rx_tail && !s_rx_throttled) {
+    if (s_rx_head == s_rx_tail && !s_rx_throttled && !imu_pending()) {
         SYST_CSR = 0u;
         SYST_RVR = MPS2_TICKS_PER_MS * DYSAN_QEMU_IDLE_WAKE_MS - 1u;
         SYST_CVR = 0u;
@@ -215,13 +229,101 @@ void dysan_port_idle(void)
     mps2_irq_restore(pm);
 }
 
-/* ---- IMU: none under QEMU (samples come from the host in replay mode) ------------------------------- */
+/* ---- IMU: a recording played by a timer interrupt into an emulated FIFO --------------------------- */
+
+#define DYSAN_QEMU_IMU_MAGIC 0x554D4944u /* "DIMU" little-endian; host/dysan/device/imu_image.py */
+#define DYSAN_QEMU_IMU_HEADER 16u
+#define DYSAN_QEMU_IMU_FIFO_MAX 64u
+
+extern uint8_t __dysan_imu_start[], __dysan_imu_size[];
+
+typedef struct {
+    uint32_t magic;
+    uint16_t rate_hz;
+    uint16_t fifo_depth; /* 0: the default (32) */
+    uint32_t n_samples;
+    uint32_t reserved;
+} imu_header_t;
+
+static const int16_t *s_imu_samples; /* NULL: no recording (no IMU) */
+static uint32_t s_imu_count, s_imu_depth, s_imu_period_ticks;
+static volatile uint32_t s_imu_pos;  /* next recording sample (ISR) */
+static volatile uint32_t s_imu_lost; /* overruns (ISR) */
+static volatile uint32_t s_fifo_head, s_fifo_tail;
+static int16_t s_fifo[DYSAN_QEMU_IMU_FIFO_MAX][DYSAN_N_CHANNELS];
+static uint8_t s_imu_started;
+
+static void imu_probe(void)
+{
+    imu_header_t h;
+    memcpy(&h, __dysan_imu_start, sizeof h);
+    const uint32_t cap = ((uint32_t)(uintptr_t)__dysan_imu_size - DYSAN_QEMU_IMU_HEADER) / (2u * DYSAN_N_CHANNELS);
+    s_imu_samples = NULL;
+    if (h.magic != DYSAN_QEMU_IMU_MAGIC || h.rate_hz == 0u || h.n_samples == 0u || h.n_samples > cap ||
+        h.fifo_depth > DYSAN_QEMU_IMU_FIFO_MAX) {
+        return; /* nothing loaded (zero RAM) or not a recording: no IMU, as before */
+    }
+    s_imu_samples = (const int16_t *)(const void *)(__dysan_imu_start + DYSAN_QEMU_IMU_HEADER);
+    s_imu_count = h.n_samples;
+    s_imu_depth = h.fifo_depth == 0u ? 32u : h.fifo_depth;
+    s_imu_period_ticks = MPS2_SYSCLK_HZ / h.rate_hz;
+}
+
+void DUALTIMER_Handler(void)
+{
+    DUALTIMER1_INTCLR = 1u;
+    const uint32_t pos = s_imu_pos;
+    if (pos >= s_imu_count) {
+        DUALTIMER1_CTRL = 0u; /* end of the recording: the sensor stops */
+        return;
+    }
+    s_imu_pos = pos + 1u;
+    const uint32_t head = s_fifo_head;
+    if (head - s_fifo_tail >= s_imu_depth) {
+        s_imu_lost = s_imu_lost + 1u; /* FIFO overrun: this sample is lost */
+        return;
+    }
+    memcpy(s_fifo[head % DYSAN_QEMU_IMU_FIFO_MAX], &s_imu_samples[(size_t)pos * DYSAN_N_CHANNELS],
+           sizeof s_fifo[0]);
+    COMPILER_BARRIER();
+    s_fifo_head = head + 1u;
+}
+
+static void imu_start(void)
+{
+    s_imu_started = 1u;
+    s_imu_pos = 0u;
+    DUALTIMER1_CTRL = 0u;
+    DUALTIMER1_LOAD = s_imu_period_ticks - 1u; /* SP804: one period is LOAD + 1 ticks */
+    DUALTIMER1_INTCLR = 1u;
+    NVIC_ICPR0 = 1u << DUALTIMER_IRQn;
+    NVIC_ISER0 = 1u << DUALTIMER_IRQn;
+    DUALTIMER1_CTRL = DUALTIMER_CTRL_EN | DUALTIMER_CTRL_PERIODIC | DUALTIMER_CTRL_INTEN | DUALTIMER_CTRL_32BIT;
+}
 
 int dysan_port_imu_read(int16_t sample[6])
 {
-    (void)sample;
-    return 0;
+    if (s_imu_samples == NULL || sample == NULL) {
+        return 0;
+    }
+    if (!s_imu_started) {
+        imu_start();
+        return 0;
+    }
+    const uint32_t tail = s_fifo_tail;
+    if (tail == s_fifo_head) {
+        return 0;
+    }
+    COMPILER_BARRIER();
+    memcpy(sample, s_fifo[tail % DYSAN_QEMU_IMU_FIFO_MAX], sizeof s_fifo[0]);
+    COMPILER_BARRIER();
+    s_fifo_tail = tail + 1u;
+    return 1;
 }
+
+uint32_t dysan_port_imu_lost(void) { return s_imu_lost; }
+
+static int imu_pending(void) { return s_fifo_head != s_fifo_tail; }
 
 /* ---- regions ----------------------------------------------------------------------------------------- */
 
@@ -305,6 +407,24 @@ int dysan_port_region_erase(dysan_region_t region)
     uint32_t pm = flash_unlock();
     int rc = dysan_ramflash_erase(r.base, r.size);
     flash_lock(pm);
+    if (rc == DYSAN_PORT_OK) {
+        dysan_qemu_flash_mirror(region, r.base, 0, r.size);
+    }
+    return rc;
+}
+
+int dysan_port_region_erase_range(dysan_region_t region, size_t offset, size_t n)
+{
+    region_t r = region_get(region);
+    if (r.base == NULL) {
+        return DYSAN_PORT_EINVAL;
+    }
+    uint32_t pm = flash_unlock();
+    int rc = dysan_ramflash_erase_range(r.base, r.size, offset, n);
+    flash_lock(pm);
+    if (rc == DYSAN_PORT_OK) {
+        dysan_qemu_flash_mirror(region, r.base, offset, n);
+    }
     return rc;
 }
 
@@ -317,6 +437,9 @@ int dysan_port_region_write(dysan_region_t region, size_t offset, const uint8_t 
     uint32_t pm = flash_unlock();
     int rc = dysan_ramflash_write(r.base, r.size, offset, data, n);
     flash_lock(pm);
+    if (rc == DYSAN_PORT_OK) {
+        dysan_qemu_flash_mirror(region, r.base, offset, n);
+    }
     return rc;
 }
 
@@ -355,6 +478,7 @@ void dysan_port_init(void)
     factory_erase_blank(__dysan_bundle_image_end, (size_t)(bundle_end - __dysan_bundle_image_end));
     factory_erase_blank(__dysan_rf_start, (size_t)(uintptr_t)__dysan_rf_size);
     factory_erase_blank(__dysan_state_start, (size_t)(uintptr_t)__dysan_state_size);
+    dysan_qemu_flash_init(); /* STATE mirrored to a host file when qemu.py asked for it (flash_qemu.c) */
 
     /* Timers: free-running 32-bit down counters from 0xFFFFFFFF, interrupt only on wrap. */
     const uint32_t timers[2] = {TIMER0_BASE, TIMER1_BASE};
@@ -366,6 +490,7 @@ void dysan_port_init(void)
     }
     s_cyc_ticks = 0u;
     s_t1_wraps = 0u;
+    imu_probe();
 
     /* UART0: 8N1, TX polled, RX interrupt. */
     s_rx_head = 0u;

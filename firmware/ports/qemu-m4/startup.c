@@ -39,6 +39,7 @@ void UART0RX_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void UART0TX_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void TIMER0_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void TIMER1_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void DUALTIMER_Handler(void) __attribute__((weak, alias("Default_Handler")));
 
 typedef void (*vector_t)(void);
 
@@ -70,7 +71,7 @@ __attribute__((section(".vectors"), used)) const vector_t dysan_vectors[16 + 32]
     [16 + 7] = Default_Handler,
     [16 + TIMER0_IRQn] = TIMER0_Handler,
     [16 + TIMER1_IRQn] = TIMER1_Handler,
-    [16 + 10] = Default_Handler,
+    [16 + DUALTIMER_IRQn] = DUALTIMER_Handler,
     [16 + 11] = Default_Handler,
     [16 + 12] = Default_Handler,
     [16 + 13] = Default_Handler,

@@ -1,20 +1,30 @@
 """The calibration random forest: trained on the host, shipped to the device as *data* (a node table).
 
-The forest is trained per user at calibration time, so the firmware cannot be recompiled for it: the host
-converts it with emlearn (``emlearn.convert(..., method="loadable")``, whose flattened forest gives the
+**What it learns from.** Per user, at calibration time: the user's calibration windows (the first seconds of
+each activity) *and*, when one is available, a **population** — the integer features and activity labels of
+the run's training windows, which ``dysan export`` ships beside the bundle (``calibration_population.npz``,
+:class:`Population`). The forest is fitted on the population plus the user's calibration windows, each of
+those weighted ``CALIBRATION_WEIGHT`` times a population window, with ``DEFAULT_TREES`` trees of at most
+``DEFAULT_MAX_LEAVES`` leaves so the table fits the device's 16 KB RF region. Five seconds per activity show
+a forest too little of a user's stairs: alone they label SisFall's scored windows at 77-81 %, with the
+population at 92-95 % (``dysan bench --steps calibration``, docs/evaluation.md). Without a population (no
+bundle) the forest is the user's windows alone, fully grown.
+
+The forest is trained per user, so the firmware cannot be recompiled for it: the host converts it with
+emlearn (``emlearn.convert(..., method="loadable")``, whose flattened forest gives the
 decision nodes, the roots and the leaves) and packs it into the table below, which the device loads into
 its RF region and evaluates with ``firmware/core/src/dysan_rf.c``.
 
-Two details make the device agree with scikit-learn on 100 % of windows:
+Two details make the device's labels those of :func:`predict` on 100 % of windows:
 
 - **Thresholds.** scikit-learn goes left when ``x <= t`` with float thresholds halfway between feature
   values; emlearn's int16 export truncates ``t`` and compares ``x < int(t)``, which is wrong for a positive
   ``t`` (``x == floor(t)`` goes right). Our features are integers, so we store ``floor(t) + 1`` and compare
   ``x < threshold``: exactly ``x <= t`` for every int16 ``x``.
 - **Voting.** scikit-learn averages the trees' leaf probabilities (soft voting); emlearn and the device
-  count one vote per tree (hard voting). They agree when every leaf is pure, which fully grown trees give
-  (``min_samples_leaf=1``, no depth limit) unless two windows share all 64 features but not the label.
-  :func:`train` checks purity and reports it; ties go to the lowest class index on both sides.
+  give each leaf its majority class (lowest index on a tie) and count one vote per tree (hard voting, ties
+  to the lowest class). Size-limited trees have impure leaves, so labels on the host always come from
+  :func:`predict` (the device's hard vote, vectorized), never from scikit-learn's ``predict``.
 
 Table layout (little-endian): ``HEADER_FIELDS`` (40 bytes), roots (u16 per tree, padded to 4), nodes
 (``NODE_FIELDS``, 8 bytes: feature, threshold, left, right; a child >= 0 is a node index, a child < 0 is
@@ -27,14 +37,16 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import DysanError
-from ..features import N_FEATURES, window_features
+from ..features import N_FEATURES, calibration_features
 
 MAGIC = 0x46525944  # "DYRF"
-VERSION = 1
+VERSION = 2
+"""2: the 92 features of :func:`dysan.features.calibration_features` (1: 64 features)."""
 MAX_TREES = 64
 MAX_NODES = 4096
 HEADER_FIELDS: tuple[tuple[str, str], ...] = (
@@ -59,7 +71,61 @@ HEADER_SIZE = struct.calcsize(HEADER_FMT)
 NODE_SIZE = struct.calcsize(NODE_FMT)
 assert HEADER_SIZE == 40 and NODE_SIZE == 8, (HEADER_SIZE, NODE_SIZE)
 
-DEFAULT_TREES = 20
+REGION_BYTES = 16 * 1024
+"""The device's RF region (firmware/ports/README.md, ``boards.py``): the most a table may take."""
+DEFAULT_TREES = 12
+DEFAULT_MAX_LEAVES = 150
+"""Leaves per tree with a population: 12 trees of <= 150 leaves fit the region by construction (40 + 24 + 12 x
+(149 x 8 + 150) = 16,168 bytes at most; 14,372 measured on SisFall). Shapes of the same size with more,
+smaller trees or fewer, larger ones labelled SisFall no better when this was chosen."""
+USER_ONLY_TREES = 20
+"""Without a population: fully grown trees on the calibration windows alone (a few KB)."""
+CALIBRATION_WEIGHT = 30.0
+"""Weight of one calibration window against one population window."""
+POPULATION_FORMAT = 1
+POPULATION_FILE = "calibration_population.npz"
+"""Its name in an exported bundle folder."""
+
+
+@dataclass
+class Population:
+    """Features and activity labels of many people's windows, the forest's prior (see the module doc)."""
+
+    features: np.ndarray
+    """``(n, N_FEATURES)`` int16, :func:`dysan.features.calibration_features` of raw count windows."""
+    labels: np.ndarray
+    n_classes: int
+
+    def __post_init__(self) -> None:
+        self.features = np.asarray(self.features, dtype=np.int16)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.features.ndim != 2 or self.features.shape[1] != N_FEATURES or len(self.labels) != len(self.features):
+            raise DysanError(f"population features must be (n, {N_FEATURES}) with one label each: the features "
+                             "changed since it was exported (export the bundle again)")
+
+    @classmethod
+    def from_windows(cls, windows: np.ndarray, labels: np.ndarray, n_classes: int) -> Population:
+        return cls(calibration_features(windows), labels, n_classes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, keep: np.ndarray) -> Population:
+        return Population(self.features[keep], self.labels[keep], self.n_classes)
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, format=POPULATION_FORMAT, rf_version=VERSION, features=self.features,
+                            labels=self.labels.astype(np.int8), n_classes=self.n_classes)
+
+    @classmethod
+    def load(cls, path: Path) -> Population:
+        try:
+            with np.load(path) as z:
+                if int(z["format"]) != POPULATION_FORMAT or int(z["rf_version"]) != VERSION:
+                    raise DysanError(f"{path}: calibration population of another format (export the bundle again)")
+                return cls(z["features"], z["labels"], int(z["n_classes"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise DysanError(f"{path}: not a calibration population ({exc})") from None
 
 
 @dataclass
@@ -72,10 +138,31 @@ class CalibrationForest:
     pure_leaves: bool
     n_nodes: int
     n_leaves: int
+    population_windows: int = 0
+    calibration_windows: int = 0
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """The device's labels for ``calibration_features`` rows (hard vote; see the module doc)."""
+        return predict(self.model, features)
 
     def to_dict(self) -> dict:
         return {"table_bytes": len(self.table), "n_trees": len(self.model.estimators_), "n_nodes": self.n_nodes,
-                "n_leaves": self.n_leaves, "n_classes": self.n_classes, "pure_leaves": self.pure_leaves}
+                "n_leaves": self.n_leaves, "n_classes": self.n_classes, "pure_leaves": self.pure_leaves,
+                "population_windows": self.population_windows, "calibration_windows": self.calibration_windows,
+                "calibration_weight": CALIBRATION_WEIGHT if self.population_windows else None,
+                "features": N_FEATURES}
+
+
+def predict(model, features: np.ndarray) -> np.ndarray:
+    """Hard vote of a fitted forest as the device counts it: each tree's leaf majority, ties to the lowest class."""
+    feats = np.asarray(features, dtype=np.float32)
+    n_classes = int(model.n_classes_)
+    votes = np.zeros((len(feats), n_classes), dtype=np.int64)
+    rows = np.arange(len(feats))
+    for est in model.estimators_:
+        leaf_value = est.tree_.value[est.apply(feats), 0, :]  # (n, classes): argmax = lowest index on ties
+        votes[rows, leaf_value.argmax(axis=1)] += 1
+    return votes.argmax(axis=1)
 
 
 def _align4(n: int) -> int:
@@ -151,24 +238,37 @@ def predict_table(table: bytes, features: np.ndarray) -> np.ndarray:
     return out
 
 
-def train(windows: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0,
-          n_trees: int = DEFAULT_TREES) -> CalibrationForest:
-    """Train the calibration forest on raw int16 windows and pack it for the device."""
+def train(windows: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0, n_trees: int | None = None,
+          population: Population | None = None, max_leaves: int = DEFAULT_MAX_LEAVES) -> CalibrationForest:
+    """Train the calibration forest on a user's raw int16 windows (and a population) and pack it for the device."""
     from sklearn.ensemble import RandomForestClassifier
 
     labels = np.asarray(labels, dtype=np.int64)
     present = np.unique(labels)
     if len(present) < 2:
         raise DysanError("calibration needs windows of at least two activities")
-    feats = window_features(windows)
     if not np.array_equal(present, np.arange(n_classes)):
         raise DysanError(f"calibration covered activities {present.tolist()} of 0..{n_classes - 1}: "
                          "record every activity")
-    model = RandomForestClassifier(n_estimators=n_trees, random_state=seed, min_samples_leaf=1, n_jobs=1)
-    model.fit(feats, labels)
+    feats = calibration_features(windows)
+    if population is None:
+        model = RandomForestClassifier(n_estimators=n_trees or USER_ONLY_TREES, random_state=seed,
+                                       min_samples_leaf=1, n_jobs=1)
+        model.fit(feats, labels)
+    else:
+        if population.n_classes != n_classes:
+            raise DysanError(f"the calibration population has {population.n_classes} activities, the "
+                             f"calibration {n_classes}")
+        x = np.concatenate([population.features, feats])
+        y = np.concatenate([population.labels, labels])
+        weight = np.concatenate([np.ones(len(population)), np.full(len(feats), CALIBRATION_WEIGHT)])
+        model = RandomForestClassifier(n_estimators=n_trees or DEFAULT_TREES, max_leaf_nodes=max_leaves,
+                                       criterion="entropy", random_state=seed, n_jobs=1)
+        model.fit(x, y, sample_weight=weight)
     table, pure, n_nodes, n_leaves = table_from_sklearn(model)
     return CalibrationForest(model=model, table=table, n_classes=n_classes, pure_leaves=pure, n_nodes=n_nodes,
-                             n_leaves=n_leaves)
+                             n_leaves=n_leaves, population_windows=0 if population is None else len(population),
+                             calibration_windows=len(feats))
 
 
 def render_c_header() -> str:

@@ -8,7 +8,12 @@ unless ``--force``):
 - ``baselines`` GEN, Olympus and MSDA trained with the grid's settings into ``RUN/baselines/`` (timed apart);
 - ``export``    int8 export of that grid, verification and size report (flash/RAM/MACs per model, totals);
 - ``firmware``  ``bench-firmware`` on the exported bundle (instructions per stage, duty cycle, flash, RAM);
-- ``evaluate``  ``dysan evaluate`` + ``dysan report`` of the grid (strategies, attackers, figures).
+- ``evaluate``  ``dysan evaluate`` + ``dysan report`` of the grid (strategies, attackers, figures);
+- ``calibration`` the calibration forest: activity accuracy on the scored windows of both protocols per
+  option, table size, instructions per window in QEMU (:mod:`dysan.calibration.bench`) -> ``calibration.json``;
+- ``ablation``  (not in the default set) the hardened-training ablation of issue 15: each technique alone and
+  combined, on SisFall within-subject gender and new users gender / age group, scored by RF attackers
+  retrained on the sanitized windows (:mod:`dysan.train.ablation`) -> ``ablation.json`` + ``ablation.md``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from .. import ui
 from ..errors import DysanError
 from .common import write_json
 
-STEPS = ("baseline", "train", "baselines", "export", "firmware", "evaluate")
+STEPS = ("baseline", "train", "baselines", "export", "firmware", "evaluate", "calibration", "ablation")
+DEFAULT_STEPS = STEPS[:-1]
 DEFAULT_DATA = "sisfall:../shared/data/sisfall/SisFall_dataset.tar.xz"
 TRAIN_BUDGET_S = 3600
 
@@ -31,10 +37,22 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=DEFAULT_DATA, help="data source (default: %(default)s)")
     p.add_argument("--out", default="out/bench", help="output folder (default: %(default)s)")
-    p.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of: " + ", ".join(STEPS))
+    p.add_argument("--steps", default=",".join(DEFAULT_STEPS),
+                   help="comma-separated subset of: " + ", ".join(STEPS) + " (default: all but ablation)")
+    p.add_argument("--ablation-rows", default="paper,combined,jitter,entropy,ensemble,feature,identity,moments",
+                   help="ablation rows (dysan.train.ablation.ROWS; default: %(default)s)")
+    p.add_argument("--ablation-settings", default="within-gender,newusers-gender,newusers-age",
+                   help="ablation settings (default: %(default)s)")
+    p.add_argument("--ablation-grid", default="0.8/0.1,0.6/0.3,0.4/0.5",
+                   help="grid of every ablation row (default: %(default)s)")
+    p.add_argument("--ablation-epochs", type=int, default=10, help="epochs per ablation model (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="training worker processes (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="redo steps whose output already exists")
     p.set_defaults(run=run)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _done(path: Path, force: bool) -> bool:
@@ -110,5 +128,42 @@ def run(args: argparse.Namespace) -> int:
                        "--attribute", "gender", "--json", str(out / "evaluate.json")])
         if rc == 0:
             cli.main(["report", str(run_dir)])
+    if "ablation" in steps and not _done(out / "ablation.md", args.force):
+        from ..train import ablation
+        from ..train import grid as grid_mod
+        from ..train.loop import TrainConfig
+
+        base = TrainConfig(epochs=args.ablation_epochs, pretrain_epochs=3)
+        res = ablation.run_ablation(out / "ablation", args.data, _split(args.ablation_rows),
+                                    _split(args.ablation_settings), grid_mod.parse(args.ablation_grid), base,
+                                    workers=args.workers)
+        res["command"] = (f"dysan bench --steps ablation --ablation-rows {args.ablation_rows} --ablation-settings "
+                          f"{args.ablation_settings} --ablation-grid {args.ablation_grid} --ablation-epochs "
+                          f"{args.ablation_epochs}")
+        write_json(out / "ablation.json", res)
+        (out / "ablation.md").write_text("\n".join(ablation.table(res)) + "\n")
+        ui.info("\n".join(ablation.table(res)))
+    if "calibration" in steps and not _done(out / "calibration.json", args.force):
+        _calibration_step(args.data, out)
     ui.info(f"bench outputs in {out}: {sorted(p.name for p in out.iterdir())}")
     return 0
+
+
+def _calibration_step(data: str, out: Path) -> None:
+    """The calibration forest's accuracy / size / cost table (issue 12; docs/evaluation.md)."""
+    from ..calibration import bench as calib_bench
+
+    res = calib_bench.run(data)
+    res["command"] = f"dysan bench --steps calibration --data {data}"
+    write_json(out / "calibration.json", res)
+    ui.table("Calibration forest: activity accuracy on the scored test windows "
+             f"({res['seconds_per_activity_code']:g} s per activity code)",
+             ["option", *calib_bench.PROTOCOLS, "table bytes (max)"], calib_bench.table_rows(res))
+    for p, r in res["protocols"].items():
+        q = r["qemu"]
+        if "skipped" in q:
+            ui.info(f"{p}: QEMU cost skipped ({q['skipped']})")
+        else:
+            ui.info(f"{p}: features + forest {q['instructions_per_window']:,} instructions per window (max "
+                    f"{q['max_window_instructions']:,}, budget {q['budget']:,}); table {q['table_bytes']:,} B; "
+                    f"QEMU labels = host labels: {q['labels_equal_host'] and q['labels_equal_predict']}")

@@ -50,11 +50,12 @@ ASSUMPTION = (f"duty = instructions per hop / ({contract.HOP} samples / {contrac
               f"{HOP_CYCLES / 1e6:.2f} M cycles), assuming one instruction per cycle on the Cortex-M4F "
               "(QEMU -icount shift=0 counts instructions, not cycles: flash wait states, loads and taken "
               "branches make a real M4 slower, SMLAD and single-cycle MACs do not)")
-ML_OBJECTS = ("ml_pipe", "ml_bundle", "ml_ring", "ml_window")
-# The deepest call chain of the ML path (stack frames from -fstack-usage, core/src and core/nn).
-ML_STACK_CHAIN = ("dysan_app_poll", "handle_frame", "on_samples", "push_sample", "window_ready",
-                  "dysan_pipe_window", "emit_segment", "run", "dysan_nn_invoke_profiled", "nn_run",
-                  "nn_conv2d", "nn_k22_run", "dysan_rf_predict", "dysan_window_features")
+ML_OBJECTS = ("ml_pipe", "ml_bundle", "ml_ring", "ml_window", "ml_samples")
+# The deepest call chain of the ML path (stack frames from -fstack-usage, core/src and core/nn): a stream
+# ending on a command drains the sample ring through the pipeline's slices.
+ML_STACK_CHAIN = ("dysan_app_poll", "handle_frame", "on_set_mode", "restart_stream", "drain_ring", "take_samples",
+                  "window_ready", "dysan_pipe_step", "emit_slice", "run", "dysan_nn_invoke_profiled", "nn_conv2d",
+                  "nn_m4_conv_fast_pass", "nn_k22_run", "dysan_rf_predict", "dysan_window_features")
 # Hand-written assembly has no .su file: its frame, read from the source (push/sub sp in nn_k22_run).
 ASM_FRAMES = {"nn_k22_run": 76}
 
@@ -73,6 +74,17 @@ def add_parser(sub) -> None:
                    help="candidate counts per window to measure (default: %(default)s)")
     p.add_argument("--models", type=int, default=36, help="models of the default bundle (default: %(default)s)")
     p.add_argument("--out", default="out/bench-firmware", help="output directory (default: %(default)s)")
+    p.add_argument("--realtime-minutes", type=float, default=10.0, metavar="MIN",
+                   help="minutes of virtual time for the real-time run on the emulated wearable (IMU at 50 Hz from a "
+                   "timer interrupt, 62.5 MHz core; 0 skips it; default: %(default)s)")
+    p.add_argument("--realtime-data", default=None, metavar="SPEC",
+                   help="the recording the emulated IMU plays (default: SisFall from ../shared where present, else "
+                   "the synthetic data)")
+    p.add_argument("--heavy-minutes", type=float, default=2.0, metavar="MIN",
+                   help="minutes of the deliberately too-heavy real-time run (every candidate, 7.8 MHz) whose losses "
+                   "the counters must catch (0 skips it; default: %(default)s)")
+    p.add_argument("--no-cmsis", action="store_true", help="skip the op-by-op comparison of our kernels with "
+                   "CMSIS-NN's (it needs ../shared/vendor; skipped with a note where that is absent)")
     add_json_option(p)
     p.set_defaults(run=run)
 
@@ -249,6 +261,10 @@ def run(args: argparse.Namespace) -> int:
     bundle_dir = Path(args.bundle) if args.bundle else _default_bundle(out, args.models)
     result = measure(bundle_dir, candidates, args.windows)
     result["memory"] = memory_report(result["bundle_bytes"], result["rf_bytes"])
+    result["kernels_vs_cmsis"] = {"skipped": "--no-cmsis"} if args.no_cmsis else _kernels_vs_cmsis(bundle_dir)
+    result["default_schedule"] = _default_schedule_duty(result, bundle_dir)
+    if args.realtime_minutes > 0:
+        result["realtime"] = _realtime(bundle_dir, args.realtime_minutes, args.realtime_data, args.heavy_minutes)
     fits = [r for r in result["runs"] if r["duty_cycle"] <= BUDGETS["duty_cycle"]]
     result["recommended_candidates"] = max((r["candidates"] for r in fits), default=None)
     sanitize = max(r["per_sanitizer_run"] for r in result["runs"])
@@ -265,14 +281,85 @@ def run(args: argparse.Namespace) -> int:
         "macs_per_instruction": {"measured": round(mpi, 3), "budget": BUDGETS["macs_per_instruction"],
                                  "ok": mpi >= BUDGETS["macs_per_instruction"]},
     }
+    d = result["default_schedule"]
+    result["budgets"]["default_schedule_duty"] = {"measured": d.get("duty_cycle"), "budget": DEFAULT_DUTY_BUDGET,
+                                                  "candidates": d["candidates"], "ok": d.get("ok", False)}
+    if "realtime" in result:
+        rt = result["realtime"]["default"]
+        result["budgets"]["realtime_no_missed_sample"] = {
+            "measured": rt["samples_missed"], "budget": 0, "virtual_seconds": rt["virtual_seconds"],
+            "ok": rt["samples_missed"] == 0 and rt.get("identical_to_reference", True)}
     result["assumption"] = ASSUMPTION
     result["clock_hz"] = CLOCK_HZ
     result["hop_cycles"] = HOP_CYCLES
     _print(result)
+    _print_realtime(result)
+    _print_kernels_vs_cmsis(result["kernels_vs_cmsis"])
     (out / "bench-firmware.json").write_text(json.dumps(result, indent=2))
     ui.info(f"wrote {out / 'bench-firmware.json'}")
     write_json(args.json, result)
     return 0
+
+
+def _kernels_vs_cmsis(bundle_dir: Path) -> dict:
+    """Model 0's S, P and D op by op through our kernels and CMSIS-NN's, and under the TFLM interpreter where its
+    libraries are built (:mod:`dysan.bench.kernels`)."""
+    from ..bench import kernels
+
+    return kernels.compare_bundle(bundle_dir)
+
+
+def _print_kernels_vs_cmsis(rep: dict) -> None:
+    from ..bench import kernels
+
+    kernels.print_report(rep)
+
+
+DEFAULT_DUTY_BUDGET = 0.05
+"""The raised goal (BRIEF.md section 4): the default on-chip DySan(o) schedule at <= 5 % duty, 64 MHz."""
+
+
+def _default_schedule_duty(result: dict, bundle_dir: Path) -> dict:
+    """The measured row of the bundle's default candidates per window, against the 5 % goal."""
+    from ..device.reference import Bundle
+    from ..export.bundle_format import ScheduleDefaults
+
+    header = Bundle(bundle_dir, verify=False).header
+    k = min(int(ScheduleDefaults().candidates), int(header["n_models"]))
+    row = next((r for r in result["runs"] if r["evaluated_per_window"] == k), None)
+    out = {"candidates": k, "bundle_default_candidates": int(header["candidates"]), "budget": DEFAULT_DUTY_BUDGET}
+    if row is None:
+        out["note"] = f"no measured row with {k} candidates per window (add it to --candidates)"
+        return out
+    out |= {"instructions_per_hop": round(row["total_per_window"]), "duty_cycle": round(row["duty_cycle"], 4),
+            "ok": row["duty_cycle"] <= DEFAULT_DUTY_BUDGET}
+    return out
+
+
+def _realtime(bundle_dir: Path, minutes: float, data: str | None, heavy_minutes: float) -> dict:
+    """The real-time runs of :func:`dysan.device.realtime.bench` on a SisFall subject (or synthetic data)."""
+    from ..device import realtime
+    from .bench import DEFAULT_DATA
+
+    if data is None:
+        archive = REPO / DEFAULT_DATA.split(":", 1)[1]
+        data = f"sisfall:{archive}" if archive.is_file() else "synthetic"
+        if data == "synthetic":
+            ui.warn(f"{archive} not found: the real-time run plays the synthetic data")
+    return realtime.bench(ELF, bundle_dir, minutes=minutes, data=data, heavy_minutes=heavy_minutes,
+                          check_reference=(bundle_dir / "manifest.json").is_file())
+
+
+def _print_realtime(result: dict) -> None:
+    from ..device import realtime
+
+    d = result.get("default_schedule", {})
+    if "duty_cycle" in d:
+        ui.info(f"default schedule ({d['candidates']} candidates / window): {d['instructions_per_hop'] / 1e6:.2f} M "
+                f"instructions per hop = {100 * d['duty_cycle']:.2f} % duty at 64 MHz (goal <= 5 %: "
+                f"{'ok' if d['ok'] else 'OVER'})")
+    if "realtime" in result:
+        realtime.print_bench(result["realtime"])
 
 
 def _k(v: float) -> str:

@@ -14,18 +14,22 @@ from .monitor import PORT_HELP
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "calibrate", help="guided calibration: record activities, train + upload the RF, set the sensitive value",
-        description="The DySan(o) calibration, guided: asks the sensitive value (or takes --sensitive), walks "
+        "calibrate", help="guided calibration: record activities, train + upload the RF (+ the sensitive value "
+        "of an attribute with more than two values)",
+        description="The DySan(o) calibration, guided: for an attribute with more than two values asks the "
+        "sensitive value (or takes --sensitive; a two-valued one is never asked: the device does not need it), walks "
         "through each activity with a countdown and a progress bar while the device sends raw windows (only "
         "inside this signed calibration session), trains the calibration random forest, shows its "
         "cross-validated accuracy, exports its node table and uploads it signed, then sets the sensitive value "
-        "signed. Resumable: what was recorded is kept in a session file, and rerunning the same command after a "
-        "broken link continues from it. --replay pushes a subject's recorded samples as the emulator's IMU. "
-        "Fully scriptable: --yes asks nothing.")
+        "signed when there is one. Resumable: what was recorded is kept in a session file, and rerunning the same "
+        "command after a broken link continues from it. --replay pushes a subject's recorded samples as the "
+        "emulator's IMU. Fully scriptable: --yes asks nothing.")
     p.add_argument("--port", required=True, metavar="SPEC", help=PORT_HELP)
     p.add_argument("--key-file", metavar="FILE", help="the device's key file (default: the key store entry of the "
                    "device id the device reports)")
-    p.add_argument("--sensitive", metavar="VALUE", help="the user's sensitive value: 0/1 or a label (F/M for gender)")
+    p.add_argument("--sensitive", metavar="VALUE", help="the user's sensitive value, for an attribute of more than "
+                   "two values (0..K-1 or a label); a two-valued one (gender) is never asked nor sent: the device's "
+                   "score is the same for either value")
     p.add_argument("--attribute", default="gender", help="what the sensitive value is (labels; default: %(default)s)")
     p.add_argument("--bundle", metavar="DIR", help="the exported bundle on the device: its activity classes and "
                    "attribute labels are used")
@@ -43,7 +47,8 @@ def add_parser(sub) -> None:
                    "to the session file)")
     p.add_argument("--countdown", type=int, help="seconds of countdown before each activity (default: 3, 0 with "
                    "--replay)")
-    p.add_argument("--trees", type=int, default=20, help="trees of the calibration RF (default: %(default)s)")
+    p.add_argument("--trees", type=int, help="trees of the calibration RF (default: 12 with the bundle's calibration "
+                   "population, 20 on the calibration windows alone)")
     p.add_argument("--yes", "-y", action="store_true", help="ask nothing (every answer comes from the flags)")
     add_json_option(p)
     p.set_defaults(run=run)
@@ -55,6 +60,17 @@ def _labels(args, manifest: dict | None) -> tuple[str, ...]:
     from ..data.attributes import parse
 
     return tuple(parse(args.attribute).labels)
+
+
+def _population(bundle: str | None):
+    """The bundle's calibration population (dysan export writes it), or None (the user's windows alone)."""
+    from ..calibration.rf import POPULATION_FILE, Population
+
+    path = Path(bundle) / POPULATION_FILE if bundle else None
+    if path is None or not path.is_file():
+        ui.info("calibration RF: no bundle calibration population, the forest learns from your windows alone")
+        return None
+    return Population.load(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
             raise DysanError(f"{args.replay}: no activity class {', '.join(missing)} in its {args.activity_map!r} map")
     interactive = ui.is_interactive() and not args.yes
     labels = _labels(args, manifest)
-    if args.sensitive is not None:
+    if len(labels) == 2:
+        # |0.5 - s| is the same for v and 1 - v: the device selects the same models whatever the value, so it is
+        # never told (docs/firmware.md, "The sensitive value").
+        sensitive = None
+        if args.sensitive is not None:
+            ui.info(f"--sensitive ignored: {args.attribute} has two values, and the device does not need yours")
+    elif args.sensitive is not None:
         sensitive = parse_sensitive(args.sensitive, labels)
     elif interactive:
         sensitive = parse_sensitive(input(f"Your {args.attribute} ({'/'.join(labels)}): "), labels)
@@ -94,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise DysanError("--sensitive is required with --yes (or without a terminal)")
     countdown = args.countdown if args.countdown is not None else (0 if replay is not None else 3)
-    plan = CalibrationPlan(activities, args.seconds_per_activity, sensitive, countdown=countdown, trees=args.trees)
+    population = _population(args.bundle)
+    plan = CalibrationPlan(activities, args.seconds_per_activity, sensitive, countdown=countdown, trees=args.trees,
+                           population=population)
     link = DeviceLink(args.port, key_file=args.key_file, require_key=True, timeout=10.0)
     try:
         link.open()
@@ -109,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     ui.info(f"calibration RF: {res.rf['n_trees']} trees, {res.rf['table_bytes']:,} bytes; cross-validated "
             f"accuracy {ui.pct(res.cv_accuracy)} ({res.cv_folds} folds)"
             + (f"; {res.reconnects} reconnect(s)" if res.reconnects else ""))
-    ui.info(f"uploaded (signed) the RF and the sensitive value; RF table and report in {res.out_dir}")
+    stated = " and the sensitive value" if sensitive is not None else " (no sensitive value: not needed)"
+    ui.info(f"uploaded (signed) the RF{stated}; RF table and report in {res.out_dir}")
     write_json(args.json, res.as_dict())
     return 0

@@ -12,7 +12,7 @@ from ..data.splits import PROTOCOLS
 from ..errors import DysanError
 
 DATA_HELP = (
-    "data source: KIND:PATH with KIND one of sisfall, motionsense, mobiact, generic "
+    "data source: KIND:PATH with KIND one of sisfall, weda-fall, motionsense, mobiact, generic "
     "(e.g. sisfall:../shared/data/sisfall/SisFall_dataset.tar.xz), or 'synthetic' "
     "(the embedded SYNTHETIC default; synthetic:subjects=N,seed=S)"
 )
@@ -21,7 +21,7 @@ DATA_HELP = (
 def add_data_options(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
     p.add_argument("--data", default=default, required=default is None, metavar="SPEC", help=DATA_HELP)
     p.add_argument("--activities", default="default", metavar="MAP",
-                   help="activity map: a built-in name (default, with-falls for SisFall) or a JSON file "
+                   help="activity map: a built-in name (default, with-falls for SisFall and WEDA-FALL) or a JSON file "
                    "{class: [codes]} (default: %(default)s)")
 
 

@@ -1,4 +1,4 @@
-"""``dysan data``: load a source and show what it holds (subjects, recordings, windows, skips)."""
+"""``dysan data``: load a source and show what it holds (subjects, recordings, windows, skips, quirks handled)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from .common import add_attribute_option, add_data_options, add_json_option, wri
 def add_parser(sub) -> None:
     p = sub.add_parser("data", help="load a data source and summarize it",
                        description="Load a data source (cached outside the repository) and summarize "
-                       "subjects, recordings, windows per class and per sensitive value, and skipped input.")
+                       "subjects, recordings, windows per class and per sensitive value, skipped input, and the "
+                       "input quirks the loader handled (counted per rule).")
     add_data_options(p)
     add_attribute_option(p)
     add_json_option(p)
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             *[[f"  class {c}", n] for c, n in ws.counts()["per_class"].items()],
             *[[f"  {ws.attribute.name} = {v}", n] for v, n in ws.counts()["per_sensitive"].items()],
             *[[f"skipped: {k}", v] for k, v in summary["skipped"].items()],
+            *[[f"handled: {k}", v] for k, v in summary["quirks"].items()],
         ],
     )
     write_json(args.json, result)

@@ -9,11 +9,16 @@ from .common import add_json_option, write_json
 
 
 def add_parser(sub) -> None:
+    from ..boards import BOARDS
+
+    ids = "; ".join(f"{b.target} {', '.join(f'{u.vid:04X}:{u.pid:04X}' for u in b.usb_ids)}"
+                    for b in BOARDS.values() if b.usb_ids)
     p = sub.add_parser("devices", help="list serial ports, running emulators and BLE devices (optionally probe them)",
                        description="List the serial ports (with a guess of the board behind each USB id), the "
                        "emulators started by `dysan flash --target qemu|host`, and the BLE devices in range (the OS "
                        "Bluetooth stack through bleak; one line says so where there is none). --probe sends HELLO "
-                       "to each port and emulator and shows what answers (opening a port may reset an ESP32).")
+                       "to each port and emulator and shows what answers (opening a port may reset an ESP32). "
+                       f"USB ids of the boards (from dysan.boards): {ids}.")
     p.add_argument("--probe", action="store_true", help="send HELLO to every port and emulator listed")
     p.add_argument("--port", action="append", default=[], metavar="SPEC",
                    help="also probe this link spec (socket://HOST:PORT, /dev/ttyX, ble:NAME); repeatable")
@@ -40,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
             return f"DySan {i['device_id']} fw {i['fw_version']} ({i['mode']})"
         return "no answer"
 
-    rows = [[p["port"], p["vid_pid"] or "-", p["guess"] or p["description"] or "-", probe_cell(p["port"])]
+    rows = [[p["port"], p["vid_pid"] or "-", (p["guess"] or p["description"] or "-")
+             + (f" (dysan flash --target {p['target']})" if p.get("target") else ""), probe_cell(p["port"])]
             for p in res.ports]
     rows += [[e["url"], "-", f"emulator ({e['target']}, pid {e['pid']}, device {e['device_id']})",
               probe_cell(e["url"])] for e in res.emulators]

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import ui
 from ..export import bundle_format
+from ..export.exporter import INPUT_RANGE_PERCENTILE
 from .common import add_json_option, write_json
 
 CALIBRATION_WINDOWS_PER_ACTIVITY = 24
@@ -31,6 +32,9 @@ def add_parser(sub) -> None:
                    help="windows per selection segment p (default: %(default)s)")
     p.add_argument("--x", type=float, default=0.2, help="score weight of activity accuracy (default: %(default)s)")
     p.add_argument("--y", type=float, default=0.8, help="score weight of sensitive privacy (default: %(default)s)")
+    p.add_argument("--input-range-percentile", type=float, default=INPUT_RANGE_PERCENTILE, metavar="P",
+                   help="int8 ranges from calibration windows clipped to their [100-P, P] percentiles; 100 = "
+                   "min/max (default: %(default)s; docs/export.md)")
     p.add_argument("--verify", action="store_true", help="check TFLM, TF Lite and float agreement (slower)")
     p.add_argument("--verify-windows", type=int, default=None,
                    help="evaluation windows for --verify (default: every window of the run's evaluation split)")
@@ -40,17 +44,21 @@ def add_parser(sub) -> None:
 
 
 def default_rf_bytes(run_dir: Path) -> tuple[int, dict]:
-    """Table size of the default calibration RF: 20 trees on ~30 s of each activity (from the run's data)."""
+    """Table size of the default calibration RF: the run's training windows as population plus ~30 s of each
+    activity (24 windows) as one user's calibration, as ``dysan calibrate --bundle`` trains it."""
     from ..calibration import rf
     from ..export.exporter import load_run
     from ..preprocess import Normalization
 
     config, arrays, _ = load_run(run_dir)
     norm = Normalization.from_dict(config["normalization"])
+    n_classes = len(config["classes"])
+    counts = np.rint(norm.denormalize(arrays["x_train"])).clip(-32768, 32767).astype(np.int16)
     idx = np.concatenate([np.flatnonzero(arrays["ya_train"] == c)[:CALIBRATION_WINDOWS_PER_ACTIVITY]
-                          for c in range(len(config["classes"]))])
-    counts = np.rint(norm.denormalize(arrays["x_train"][idx])).astype(np.int16)
-    forest = rf.train(counts, arrays["ya_train"][idx], len(config["classes"]))
+                          for c in range(n_classes)])
+    pop = rf.Population.from_windows(counts, arrays["ya_train"], n_classes)
+    with np.errstate(**np.geterr()):  # importing emlearn switches numpy to raise on underflow: undo it
+        forest = rf.train(counts[idx], arrays["ya_train"][idx], n_classes, population=pop)
     return len(forest.table), forest.to_dict()
 
 
@@ -60,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     schedule = bundle_format.ScheduleDefaults(segment=args.segment, candidates=args.candidates,
                                               score_x_q15=q15(args.x), score_y_q15=q15(args.y))
-    manifest = export_run(args.run_dir, args.out, schedule=schedule, c_out=args.c_out)
+    manifest = export_run(args.run_dir, args.out, schedule=schedule, c_out=args.c_out,
+                          input_percentile=args.input_range_percentile)
     result: dict = {"manifest": str(Path(args.out) / "manifest.json"), "bundle": manifest["bundle"],
                     "default_model": manifest["default_model"]}
     tag = " (SYNTHETIC data)" if manifest["synthetic"] else ""

@@ -12,20 +12,15 @@ from .common import add_json_option, write_json
 
 
 def add_parser(sub) -> None:
-    from ..tools.flash import TARGETS
+    from ..boards import EMULATED, TARGETS, help_text
 
     p = sub.add_parser(
-        "flash", help="build, provision and flash the firmware (qemu, host, nano33ble, xiao-sense, esp32)",
+        "flash", help=f"build, provision and flash the firmware ({', '.join(TARGETS)})",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Build the firmware, provision the device key and put both on the target.\n\n"
-        "  qemu        make -C firmware qemu (the bundle's C source linked in with --bundle), provisioning\n"
-        "              page placed by QEMU's loader, emulator started detached; prints socket://127.0.0.1:PORT\n"
-        "  host        the same with the native build (restarted on the same port whenever its client leaves)\n"
-        "  nano33ble   compiled-in identity, pio run, upload with bossac (pio run -t upload)\n"
-        "  xiao-sense  compiled-in identity, pio run, UF2 copy to the bootloader drive or adafruit-nrfutil DFU\n"
-        "  esp32       pio run, esptool.py write_flash of bootloader, partitions, app and provisioning page\n\n"
-        "VERIFIED ONLY AS A DRY RUN: nano33ble, xiao-sense and esp32 (PlatformIO, the board tools and the\n"
-        "boards are not available where this is tested); qemu and host run for real in the tests.\n\n"
+        + help_text() + "\n\n"
+        "xiao-sense without PlatformIO: built with make -C firmware xiao from ../shared/vendor/xiao-nrf52840\n"
+        "(the same sources and flags as platformio.ini); its --dry-run also writes and checks the UF2 file.\n\n"
         "The key: 32 random bytes generated once per device and stored in the key store\n"
         "(~/.config/dysan/keys/<device-id>.key, mode 0600; $DYSAN_KEYS overrides) or in --key-file; it is\n"
         "never printed. Later verbs find it by the device id the device reports.")
@@ -39,8 +34,10 @@ def add_parser(sub) -> None:
     p.add_argument("--uf2-drive", metavar="DIR", help="xiao-sense: the mounted UF2 bootloader drive")
     p.add_argument("--method", choices=("uf2", "nrfutil"), help="xiao-sense: how to flash (default: uf2 with "
                    "--uf2-drive, else nrfutil)")
-    p.add_argument("--listen-port", type=int, metavar="N", help="qemu/host: TCP port of the serial link (default: "
-                   "a free one)")
+    p.add_argument("--builder", choices=("pio", "make"), help="xiao-sense: PlatformIO, or make -C firmware xiao "
+                   "from the vendored core (default: pio when installed, else make)")
+    p.add_argument("--listen-port", type=int, metavar="N",
+                   help=f"{'/'.join(EMULATED)}: TCP port of the serial link (default: a free one)")
     p.add_argument("--foreground", action="store_true", help="qemu/host: keep the emulator attached until Ctrl-C")
     p.add_argument("--dry-run", action="store_true", help="print the exact steps and commands; run nothing")
     p.add_argument("--stop", action="store_true", help="stop the emulators started by dysan flash (all, or the "
@@ -51,7 +48,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..tools import emulator
-    from ..tools.flash import FlashOptions, check_tools, execute, make_plan
+    from ..tools.flash import FlashOptions, check_tools, dry_run_package, execute, make_plan
 
     if args.stop:
         stopped = emulator.stop(args.device_id)
@@ -62,16 +59,19 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, {"stopped": [e.device_id for e in stopped]})
         return 0
     if args.target is None:
-        raise DysanError("--target is required (qemu, host, nano33ble, xiao-sense or esp32)")
+        from ..boards import TARGETS
+
+        raise DysanError(f"--target is required ({', '.join(TARGETS)})")
     opts = FlashOptions(target=args.target, bundle=Path(args.bundle) if args.bundle else None,
                         key_file=Path(args.key_file) if args.key_file else None, device_id=args.device_id,
                         port=args.port, uf2_drive=Path(args.uf2_drive) if args.uf2_drive else None,
-                        method=args.method, listen_port=args.listen_port)
+                        method=args.method, listen_port=args.listen_port, builder=args.builder)
     plan = make_plan(opts)
     if args.dry_run:
-        for line in plan.lines():
+        package = dry_run_package(plan)
+        for line in plan.lines() + package:
             ui.out.print(line, highlight=False, markup=False, soft_wrap=True)
-        write_json(args.json, {"dry_run": True, "target": plan.target,
+        write_json(args.json, {"dry_run": True, "target": plan.target, "package": package,
                                "steps": [{"kind": s.kind, "text": s.text, "argv": s.argv} for s in plan.steps]})
         return 0
     check_tools(plan)

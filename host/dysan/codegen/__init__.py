@@ -20,6 +20,7 @@ GENERATED: dict[str, str] = {
     "firmware/ports/common/dysan_provision.h": "dysan.device.provision:render_c_header",
     "firmware/core/include/dysan_bundle_format.h": "dysan.export.bundle_format:render_c_header",
     "firmware/core/include/dysan_rf_format.h": "dysan.calibration.rf:render_c_header",
+    "firmware/ports/nrf52840/board_regions.h": "dysan.boards:render_c_regions",
 }
 
 

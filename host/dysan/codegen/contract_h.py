@@ -34,6 +34,12 @@ def render() -> str:
         f"#define DYSAN_FEATURE_STATS {len(features.STATS)} /* {', '.join(features.STATS)} */",
         f"#define DYSAN_N_FEATURES {features.N_FEATURES}",
         f"#define DYSAN_FEATURE_BLOCKS {features.BLOCKS}",
+        f"#define DYSAN_FEATURE_UNIT_SHIFT {features.UNIT_SHIFT}",
+        f"#define DYSAN_FEATURE_CADENCE_SIGNALS {len(features.CADENCE_SIGNALS)} "
+        f"/* {', '.join(features.CADENCE_SIGNALS)} */",
+        f"#define DYSAN_FEATURE_CADENCE_STATS {len(features.CADENCE_STATS)} /* {', '.join(features.CADENCE_STATS)} */",
+        f"#define DYSAN_FEATURE_LAG_MIN {features.LAG_MIN}",
+        f"#define DYSAN_FEATURE_LAG_MAX {features.LAG_MAX}",
         "",
         "#endif /* DYSAN_CONTRACT_H */",
         "",

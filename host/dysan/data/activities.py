@@ -7,6 +7,8 @@ kind     map             classes (source codes)
 ======== =============== ==================================================================
 sisfall  ``default``     walk (D01 D02), jog (D03 D04), stairs (D05 D06), sit/stand (D07-D10)
 sisfall  ``with-falls``  the four above + fall (F01-F15)
+weda-fall ``default``    walk (D01), jog (D02), stairs (D03, up and down in one code), sit/stand (D04)
+weda-fall ``with-falls`` the four above + fall (F01-F08)
 motionsense ``default``  walk (wlk), jog (jog), stairs (ups dws), sit/stand (sit std)
 mobiact  ``default``     walk (WAL), jog (JOG), stairs (STU STN), sit/stand (STD SIT SCH CHU)
 synthetic ``default``    walk, jog, stairs, sit/stand (the generator's own codes)
@@ -31,10 +33,15 @@ _SISFALL_4 = {
     "stairs": ["D05", "D06"],
     "sit/stand": ["D07", "D08", "D09", "D10"],
 }
+_WEDA_4 = {"walk": ["D01"], "jog": ["D02"], "stairs": ["D03"], "sit/stand": ["D04"]}
 BUILTIN: dict[str, dict[str, dict[str, list[str]]]] = {
     "sisfall": {
         "default": _SISFALL_4,
         "with-falls": {**_SISFALL_4, "fall": [f"F{i:02d}" for i in range(1, 16)]},
+    },
+    "weda-fall": {
+        "default": _WEDA_4,
+        "with-falls": {**_WEDA_4, "fall": [f"F{i:02d}" for i in range(1, 9)]},
     },
     "motionsense": {
         "default": {"walk": ["wlk"], "jog": ["jog"], "stairs": ["ups", "dws"], "sit/stand": ["sit", "std"]}

@@ -86,6 +86,10 @@ class Dataset:
     """Reason -> count of files or rows skipped by a documented rule."""
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
+    quirks: dict[str, int] = field(default_factory=dict)
+    """Reason -> count of samples, rows or recordings whose quirk the loader *handled* by a documented rule
+    instead of skipping them: reordered rows, re-timed bursts, bridged gaps, trimmed stream ends, clipped
+    values kept as they are."""
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -106,4 +110,5 @@ class Dataset:
             "recordings": len(self.recordings),
             "samples_50hz": self.n_samples,
             "skipped": dict(self.skipped),
+            "quirks": dict(self.quirks),
         }

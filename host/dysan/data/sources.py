@@ -1,7 +1,8 @@
 """Data sources named ``KIND:PATH`` (or ``synthetic``), loaded once and cached outside the repository.
 
-Kinds: ``sisfall:`` (the ``.tar.xz`` or its folder), ``motionsense:``, ``mobiact:`` (MobiAct or MobiFall v2),
-``generic:`` (see :mod:`dysan.data.generic`) and ``synthetic`` / ``synthetic:subjects=N,seed=S``.
+Kinds: ``sisfall:`` (the ``.tar.xz`` or its folder), ``weda-fall:`` (the ``.tar.xz`` or its folder),
+``motionsense:``, ``mobiact:`` (MobiAct or MobiFall v2), ``generic:`` (see :mod:`dysan.data.generic`) and
+``synthetic`` / ``synthetic:subjects=N,seed=S``.
 
 Loaded datasets are cached in ``$DYSAN_CACHE`` (default ``~/.cache/dysan``), keyed by a hash of the
 source (file contents for an archive; names, sizes and times for a folder), of the loader's own code and of
@@ -22,10 +23,11 @@ import numpy as np
 
 from .. import contract
 from ..errors import DataError, DysanError
-from . import generic, mobiact, motionsense, resample, sisfall, synthetic
+from . import generic, mobiact, motionsense, resample, sisfall, synthetic, weda_fall
 from .model import Dataset, Recording, Subject
 
-LOADERS = {"sisfall": sisfall, "motionsense": motionsense, "mobiact": mobiact, "generic": generic}
+LOADERS = {"sisfall": sisfall, "weda-fall": weda_fall, "motionsense": motionsense, "mobiact": mobiact,
+           "generic": generic}
 KINDS = (*LOADERS, "synthetic")
 
 
@@ -89,6 +91,7 @@ def _save(ds: Dataset, target: Path) -> None:
         "synthetic": ds.synthetic,
         "skipped": ds.skipped,
         "notes": ds.notes,
+        "quirks": ds.quirks,
         "subjects": [s.to_dict() for s in ds.subjects.values()],
         "recordings": [[r.subject, r.activity, r.trial, r.source] for r in ds.recordings],
     }
@@ -109,7 +112,8 @@ def _restore(target: Path) -> Dataset:
     ]
     subjects = {d["id"]: Subject.from_dict(d) for d in meta["subjects"]}
     return Dataset(name=meta["name"], kind=meta["kind"], recordings=recs, subjects=subjects,
-                   skipped=meta["skipped"], synthetic=meta["synthetic"], notes=meta["notes"])
+                   skipped=meta["skipped"], synthetic=meta["synthetic"], notes=meta["notes"],
+                   quirks=meta.get("quirks", {}))
 
 
 def load(text: str, progress: Callable[[int, str], None] | None = None, use_cache: bool = True) -> Dataset:

@@ -20,7 +20,9 @@ garbage key; the magic alone would accept any page that happens to start with it
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -103,14 +105,61 @@ def parse_page(page: bytes) -> Identity:
     return Identity(device_id=bytes(device_id), key=bytes(key))
 
 
-def write_page(path: str | Path, identity: Identity) -> Path:
-    """Writes the page image for ``identity`` to ``path`` (mode 0600: it holds the key)."""
+SECRET_UMASK: int = 0o077
+"""The umask under which anything derived from a key is built (``dysan flash`` compiles the identity in)."""
+
+
+def write_secret(path: str | Path, data: bytes) -> Path:
+    """Writes a file that holds a key: mode 0600, whether it is new or not.
+
+    Why not just ``os.open(..., O_CREAT | O_TRUNC, 0o600)``: the mode only applies when the file is created;
+    a file that already exists (an earlier, looser version, a copy made with ``cp``) keeps its mode and
+    would now hold the key readable by others. So the file is opened without following a symlink, must be a
+    regular file of ours, is ``fchmod``-ed to 0600 and only then truncated and written.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.touch(mode=0o600, exist_ok=True)
-    target.chmod(0o600)
-    target.write_bytes(build_page(identity))
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except OSError as exc:
+        raise DysanError(f"{target}: cannot write a key file: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DysanError(f"{target}: not a regular file; refusing to write a key into it")
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise DysanError(f"{target}: owned by another user; refusing to write a key into it")
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
     return target
+
+
+def tighten_tree(root: str | Path) -> int:
+    """Removes group and world access from every file and folder under ``root`` (build outputs that contain a
+    compiled-in key: objects, ELF, HEX, UF2). Returns how many modes changed; a missing ``root`` is 0."""
+    changed = 0
+    top = Path(root)
+    if not top.exists():
+        return 0
+    for p in [top, *top.rglob("*")]:
+        if p.is_symlink():
+            continue
+        mode = stat.S_IMODE(p.lstat().st_mode)
+        if mode & 0o077:
+            p.chmod(mode & ~0o077)
+            changed += 1
+    return changed
+
+
+def write_page(path: str | Path, identity: Identity) -> Path:
+    """Writes the page image for ``identity`` to ``path`` (mode 0600: it holds the key)."""
+    return write_secret(path, build_page(identity))
 
 
 def read_page(path: str | Path) -> Identity:
@@ -163,7 +212,9 @@ def render_c_image(identity: Identity, symbol: str = "dysan_provision_image") ->
 
     For boards whose bootloader can only write the application (nRF52 DFU, bossac), the port falls back to
     this linked-in copy when its flash provisioning page is blank. The file holds the key: it is generated
-    under ``firmware/build/generated/`` (ignored by git) and never committed.
+    under ``firmware/build/generated/`` (ignored by git) and never committed, written with
+    :func:`write_secret` (0600), and the build that compiles it runs under :data:`SECRET_UMASK`, its outputs
+    tightened by :func:`tighten_tree` (``dysan flash``).
     """
     head = build_page(identity)[:HEADER_LEN]
     rows = []

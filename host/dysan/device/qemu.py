@@ -10,8 +10,15 @@ QEMU specifics (why the command line looks the way it does):
   firmware's first bytes (its banner) are never lost.
 * ``-icount shift=0``: one instruction = one virtual nanosecond, so the firmware's timers count executed
   instructions and ``dysan_port_cycles()`` is an instruction counter (the DWT cycle counter is not emulated).
+* Real time (:mod:`.realtime`): ``-icount shift=4,sleep=off``: one instruction = 16 virtual ns, a 62.5 MHz
+  core at one instruction per cycle, against the emulated IMU's 50 Hz timer; ``sleep=off`` lets virtual time
+  jump over the core's idle periods, so ten minutes of a wearable's life take seconds, not ten minutes.
 * The provisioning page is placed at boot by QEMU's generic loader at the address the ELF exports as
   ``__dysan_provision_start``, so a key is supplied without rebuilding the image.
+* ``state_file``: the STATE region (auth counter, settings) lives in a host file, as flash would keep it across
+  a power cycle: the loader places the file at ``__dysan_state_start``, and a descriptor naming it at
+  ``__dysan_qemu_flashfile``; the firmware (``firmware/ports/qemu-m4/flash_qemu.c``) then writes every STATE
+  write and erase back to the file through ARM semihosting (``-semihosting-config enable=on,target=native``).
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ from .provision import Identity, build_page
 QEMU_BINARY = "qemu-system-arm"
 QEMU_MACHINE = "mps2-an386"
 PROVISION_SYMBOL = "__dysan_provision_start"
+STATE_SYMBOLS = ("__dysan_state_start", "__dysan_state_size", "__dysan_qemu_flashfile")
+FLASHFILE_MAGIC = 0x46515944
+"""First word of the STATE backing-file descriptor ("DYQF"; DYSAN_QEMU_FLASHFILE_MAGIC in flash_qemu.h)."""
+FLASHFILE_PATH_MAX = 240
+SEMIHOSTING_ARGS = ("-semihosting-config", "enable=on,target=native")
 _LISTEN_PREFIX = "dysan-host: listening on 127.0.0.1:"
 
 
@@ -84,6 +96,34 @@ def elf_symbols(path: str | Path, names: Iterable[str] | None = None) -> dict[st
             if name and (wanted is None or name in wanted):
                 found[name] = st_value
     return found
+
+
+def state_file_loads(elf: str | Path, state_file: str | Path) -> tuple[list[tuple[bytes | Path, int]], list[str]]:
+    """What makes the QEMU image keep its STATE region in ``state_file``: loader images and QEMU arguments.
+
+    The file is created erased (0xFF, the region's size) when missing; one of another size is refused (it was
+    made for another memory map). Returns ``([(file, state address), (descriptor, descriptor address)],
+    semihosting arguments)``.
+    """
+    syms = elf_symbols(elf, STATE_SYMBOLS)
+    missing = [n for n in STATE_SYMBOLS if n not in syms]
+    if missing:
+        raise DysanError(f"{elf}: no {', '.join(missing)} (an image without file-backed STATE; rebuild it)")
+    path = Path(state_file).expanduser().resolve()
+    size = syms["__dysan_state_size"]
+    raw = str(path).encode()
+    if "," in str(path) or len(raw) > FLASHFILE_PATH_MAX:
+        raise DysanError(f"{path}: a STATE file path must have no ',' and at most {FLASHFILE_PATH_MAX} bytes")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\xff" * size)
+    elif path.stat().st_size != size:
+        raise DysanError(f"{path}: {path.stat().st_size} bytes, but this image's STATE region has {size} "
+                         "(made for another memory map: move it away to start from an erased region)")
+    desc = struct.pack("<II", FLASHFILE_MAGIC, len(raw)) + raw + b"\0"
+    return [(path, syms["__dysan_state_start"]), (desc, syms["__dysan_qemu_flashfile"])], list(SEMIHOSTING_ARGS)
 
 
 class _ProcessDevice:
@@ -235,7 +275,10 @@ class QemuDevice(_ProcessDevice):
     ``provision``: an :class:`Identity`, a page image (bytes) or a page file to place at the ELF's
     ``__dysan_provision_start`` with QEMU's generic loader; None boots unprovisioned.
     ``loads``: more raw images to place at boot, as (data or file, address) pairs (e.g. a region image).
+    ``state_file``: keep the STATE region in this host file across runs (created erased when missing), so the
+    auth counter and the settings survive a restart as they would survive a power cycle on a chip.
     ``icount``: the ``-icount shift`` value (0: 1 instruction per virtual ns); None runs without icount.
+    ``icount_sleep``: False adds ``sleep=off`` (virtual time skips idle periods instead of waiting them out).
     ``connect``: False starts QEMU and returns once it waits for a client, for a tool that opens :attr:`url`
     itself (QEMU serves one client; the CPU starts when it connects).
     """
@@ -246,7 +289,9 @@ class QemuDevice(_ProcessDevice):
         *,
         provision: Identity | bytes | str | Path | None = None,
         loads: Sequence[tuple[bytes | str | Path, int]] = (),
+        state_file: str | Path | None = None,
         icount: int | None = 0,
+        icount_sleep: bool = True,
         connect: bool = True,
         connect_timeout: float = 10.0,
         read_timeout: float | None = 10.0,
@@ -257,7 +302,9 @@ class QemuDevice(_ProcessDevice):
         self.elf = Path(elf)
         self.provision = provision
         self.loads = list(loads)
+        self.state_file = state_file
         self.icount = icount
+        self.icount_sleep = icount_sleep
         self.extra_args = list(extra_args)
         self.qemu = qemu
         self.argv: list[str] = []
@@ -280,9 +327,14 @@ class QemuDevice(_ProcessDevice):
                 raise DysanError(f"{self.elf}: no {PROVISION_SYMBOL} symbol (not a DySan QEMU image?)")
             page = build_page(self.provision) if isinstance(self.provision, Identity) else self.provision
             images.append((self._image_file("provision.bin", page), addr))
-        for i, (data, addr) in enumerate(self.loads):
-            images.append((self._image_file(f"load{i}.bin", data), addr))
+        loads = list(self.loads)
         args: list[str] = []
+        if self.state_file is not None:
+            state_loads, semihosting = state_file_loads(self.elf, self.state_file)
+            loads += state_loads
+            args += semihosting
+        for i, (data, addr) in enumerate(loads):
+            images.append((self._image_file(f"load{i}.bin", data), addr))
         for path, addr in images:
             if "," in str(path):
                 raise DysanError(f"{path}: QEMU option values cannot contain ','")
@@ -303,7 +355,8 @@ class QemuDevice(_ProcessDevice):
             self.argv = [
                 self.qemu, "-M", QEMU_MACHINE, "-nographic", "-monitor", "none", "-nodefaults",
                 "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
-                *(["-icount", f"shift={self.icount}"] if self.icount is not None else []),
+                *(["-icount", f"shift={self.icount}" + ("" if self.icount_sleep else ",sleep=off")]
+                  if self.icount is not None else []),
                 "-kernel", str(self.elf), *loader, *self.extra_args,
             ]  # fmt: skip
             self._spawn(self.argv)

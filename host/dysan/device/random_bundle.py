@@ -47,7 +47,8 @@ def _randomize(model, rng: np.random.Generator, last_kernel_gain: float = 1.0) -
     model.set_weights(out)
 
 
-def _triple(rng: np.random.Generator, calib: np.ndarray, n_classes: int, width: int) -> dict[str, bytes]:
+def _triple(rng: np.random.Generator, calib: np.ndarray, n_classes: int, width: int,
+            sensitive_classes: int = 2) -> dict[str, bytes]:
     """One random (S, P, D), converted to int8 TFLite."""
     from ..nets import device
 
@@ -59,7 +60,7 @@ def _triple(rng: np.random.Generator, calib: np.ndarray, n_classes: int, width: 
     s_out_q = quantize.io_quant(s_flat)["output"]
     s_out = s_any.predict(calib, batch_size=256, verbose=0)
     flats = {"S": s_flat}
-    for key, classes in (("P", n_classes), ("D", 2)):
+    for key, classes in (("P", n_classes), ("D", sensitive_classes)):
         any_b = device.classifier(classes)
         _randomize(any_b, rng)
         b1 = device.classifier(classes, batch_size=1)
@@ -70,7 +71,8 @@ def _triple(rng: np.random.Generator, calib: np.ndarray, n_classes: int, width: 
 
 def build(out_dir: str | Path, windows: np.ndarray, *, n_models: int = 4, distinct: int | None = None,
           n_classes: int = 4, width: int = 16, seed: int = 0,
-          schedule: bundle_format.ScheduleDefaults | None = None, calibration: int = 200) -> Path:
+          schedule: bundle_format.ScheduleDefaults | None = None, calibration: int = 200,
+          sensitive_classes: int = 2) -> Path:
     """Writes a bundle directory of ``n_models`` random (S, P, D) triples; returns ``out_dir``.
 
     ``windows``: int16 count windows ``(n, WINDOW, 6)`` for the normalization and the int8 calibration.
@@ -89,7 +91,7 @@ def build(out_dir: str | Path, windows: np.ndarray, *, n_models: int = 4, distin
     rng = np.random.default_rng(seed)
     calib = norm.normalize(w[rng.permutation(len(w))[:calibration]])
     keras.utils.set_random_seed(seed)
-    triples = [_triple(rng, calib, n_classes, width) for _ in range(distinct)]
+    triples = [_triple(rng, calib, n_classes, width, sensitive_classes) for _ in range(distinct)]
 
     models_meta, bundle_models, max_arena = [], [], 0
     for i in range(n_models):
@@ -115,7 +117,7 @@ def build(out_dir: str | Path, windows: np.ndarray, *, n_models: int = 4, distin
     bundle_id = int.from_bytes(hashlib.sha256(json.dumps(models_meta).encode()).digest()[:4], "little")
     image = bundle_format.pack(bundle_models, n_classes=n_classes, center=norm.center, multipliers=multipliers,
                                input_zp=INPUT_QUANT[1], default_model=0, schedule=schedule, max_arena=max_arena,
-                               bundle_id=bundle_id)
+                               bundle_id=bundle_id, sensitive_classes=sensitive_classes)
     (out / "bundle.bin").write_bytes(image)
     manifest = {
         "format_version": MANIFEST_FORMAT,

@@ -7,10 +7,11 @@ what ``firmware/core/src/dysan_pipeline.c`` computes, from the host's own defini
 * windows start at samples 0, HOP, 2*HOP, ... of the stream (``dysan_window.c``);
 * preprocessing: :func:`dysan.preprocess.quantize_input` with the bundle header's center, multipliers and
   zero point;
-* the RF label: :func:`dysan.features.window_features` + :func:`dysan.calibration.rf.predict_table`;
+* the RF label: :func:`dysan.features.calibration_features` + :func:`dysan.calibration.rf.predict_table`;
 * every S, P, D run: the int8 ``.tflite`` in TFLM's Python interpreter (the reference kernels the C kernels
   are bit-exact with); P's and D's decision is the first index of the largest int8 logit;
-* the round-robin candidates and the segment winner: :mod:`dysan.selection` (THE definition);
+* the round-robin candidates, the score horizon and the segment winner: :mod:`dysan.selection` (THE
+  definition);
 * the output: the winner's S output on each window of its segment, in order, with consecutive ``seq``.
 
 A segment that the stream leaves incomplete is sent when the stream ends (``flush``): the device does that
@@ -35,7 +36,7 @@ from .. import contract, selection
 from ..calibration import rf as rf_mod
 from ..errors import DysanError
 from ..export import bundle_format, model_image
-from ..features import window_features
+from ..features import calibration_features
 from ..preprocess import quantize_input
 
 FLAG_RETRANSMIT = 1
@@ -180,7 +181,7 @@ class ReferencePipeline:
         self.stats: dict[str, int] = {}
 
     def labels(self, windows: np.ndarray) -> np.ndarray:
-        return rf_mod.predict_table(self.rf_table, window_features(windows))
+        return rf_mod.predict_table(self.rf_table, calibration_features(windows))
 
     def run(self, samples: np.ndarray, *, first_seq: int = 1, flush: bool = True,
             replayed: bool = True) -> list[SentWindow]:
@@ -205,7 +206,9 @@ class ReferencePipeline:
                 act[w, m] = int(np.argmax(self._models.run(int(m), "P", s_out))) == int(labels[w])
                 sens[w, m] = int(np.argmax(self._models.run(int(m), "D", s_out))) == self.sensitive
         chosen = selection.select(act, sens, seg, self.schedule.x_q15, self.schedule.y_q15, evaluated=evaluated,
-                                  default_model=int(self.bundle.header["default_model"]))
+                                  default_model=int(self.bundle.header["default_model"]),
+                                  rounds=selection.horizon_segments(seg, self.schedule.candidates, n_models),
+                                  classes=int(self.bundle.header["sensitive_classes"]))
         flags = FLAG_RF_LABEL_VALID | (FLAG_REPLAYED if replayed else 0)
         sent, runs = [], 0
         for w in range(n_sent):

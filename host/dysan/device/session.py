@@ -8,7 +8,10 @@ What it takes care of:
 
 * **Identity and counters.** Signed commands are signed with the owner's key for the device id INFO
   reports, with counters above the device's last accepted one (:meth:`Session.hello` syncs the signer; a
-  REPLAY refusal re-syncs and retries once, e.g. after another host used the device).
+  REPLAY refusal re-syncs and retries once, e.g. after another host used the device). The device's counter
+  is believed only from an INFO whose tag verifies over the HELLO's fresh nonce: anything nearby can answer
+  on a radio link, and an unauthenticated counter pushed towards 2^32 would exhaust the host's counters (and
+  the device's, once relayed). CMD_OK's counter is never used to move the signer.
 * **Replies.** CMD_OK / ERROR are matched to the command by frame sequence number; an ERROR raises
   :class:`DeviceError` with the device's code and text. INFO, STATS, PONG and XFER_STATUS answer in order.
 * **Sanitized windows.** Kept by sequence number (:attr:`Session.windows`), acknowledged cumulatively as
@@ -28,6 +31,8 @@ Links: a :class:`dysan.transport.Transport` (serial, socket, BLE) or a pyserial 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -37,14 +42,14 @@ import numpy as np
 
 from .. import contract
 from ..errors import DysanError
-from ..protocol import Frame, FrameDecoder, Signer, decode, encode, make
+from ..protocol import Frame, FrameDecoder, Signer, compute_tag, decode, encode, make
 from ..protocol.errors import ProtocolError
 from ..protocol.schema import CHUNK_MAX, SAMPLES_MAX, ErrorCode, Mode, XferState, XferTarget
 from ..transport.base import Transport
 from .provision import Identity
 
 DEFAULT_TIMEOUT = 5.0
-"""Seconds a reply may take. Generous: a COMMIT hashes up to 680 KB of flash; QEMU may share a busy host."""
+"""Seconds a reply may take. Generous: a COMMIT hashes up to 676 KB of flash; QEMU may share a busy host."""
 DEVICE_RETX_SLOTS = 16
 """Sanitized windows the firmware keeps for retransmission (DYSAN_RETX_SLOTS). Replay never pushes more windows
 than this beyond the last acknowledged one, so flow control alone can never make the device drop a window."""
@@ -107,6 +112,21 @@ class _Link:
 
     def write(self, data: bytes) -> None:
         self.link.write(data)  # type: ignore[attr-defined]
+
+
+INFO_TAG_LEN = 16
+
+
+class InfoNotAuthentic(DysanError):
+    """INFO's tag did not verify with the session's key: a spoofed device, or the wrong key file."""
+
+
+def info_authentic(identity: Identity, nonce: int, info) -> bool:
+    """True when INFO's tag is HMAC(key, device_id || INFO id || nonce || payload before the tag)[:16]: the
+    device holding ``identity``'s key answered *this* HELLO (docs/protocol.md, HELLO / INFO)."""
+    payload = encode(info)
+    want = compute_tag(identity.key, identity.device_id, info.ID, nonce, payload[:-INFO_TAG_LEN])
+    return hmac.compare_digest(want, bytes(info.tag))
 
 
 class Session:
@@ -276,13 +296,17 @@ class Session:
     def hello(self, *, signed: bool = False):
         """HELLO -> INFO (kept in :attr:`info`); syncs the signer to the device's counter. ``signed``: an
         authenticated HELLO, the only way INFO discloses the stated sensitive value."""
-        seq = self.send(make("HELLO", proto_version=1), signed=signed)
+        nonce = secrets.randbits(32)
+        seq = self.send(make("HELLO", proto_version=1, nonce=nonce), signed=signed)
         info = self.reply(["INFO"], seq)
         self.info = info
         if self.identity is not None:
             if bytes(info.device_id) != self.identity.device_id:
                 raise DysanError(f"device id {bytes(info.device_id).hex()} is not the identity's "
                                  f"{self.identity.device_id.hex()} (wrong key file?)")
+            if not info_authentic(self.identity, nonce, info):
+                raise InfoNotAuthentic("INFO does not verify with this device's key (a spoofed device, or a wrong key "
+                                 "file): its auth counter is not used")
             if self.signer is None:
                 self.signer = Signer(self.identity.key, self.identity.device_id)
             self.signer.sync(int(info.auth_counter))
@@ -318,10 +342,7 @@ class Session:
 
     def _command_once(self, msg, signed: bool):
         seq = self.send(msg, signed=signed)
-        ok = self.reply(["CMD_OK"], seq)
-        if self.signer is not None:
-            self.signer.sync(int(ok.auth_counter))
-        return ok
+        return self.reply(["CMD_OK"], seq)  # its auth_counter is not authenticated: the signer keeps its own
 
     def set_mode(self, mode: Mode | int | str):
         """SET_MODE: IDLE, STREAMING or REPLAY (a new stream starts; the old one's last windows are sent)."""

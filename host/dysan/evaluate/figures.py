@@ -193,3 +193,28 @@ def dtw(table: dict, target: Path, synthetic: bool) -> None:
     ax.set_ylabel("DTW(raw, sanitized)")
     fig.suptitle(_title(f"DTW distortion per model on {table['windows']} windows (Appendix F)", synthetic))
     _save(fig, target)
+
+
+def folds(table: dict, target: Path, synthetic: bool) -> None:
+    """Mean ± sample std over folds of each strategy's adaptive accuracies (activity, attribute, identity)."""
+    plt = _plt()
+    rows = table["rows"]
+    tasks = [t for t in ("activity", "sensitive", "identity")
+             if any(t in v for r in rows for a, v in r["accuracy"].items() if a.endswith("-adaptive"))]
+    attackers = [a for a in (rows[0]["accuracy"] if rows else {}) if a.endswith("-adaptive")]
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4.2), sharey=True,
+                             squeeze=False)
+    width = 0.8 / max(1, len(attackers))
+    x = np.arange(len(rows))
+    for ax, task in zip(axes[0], tasks, strict=False):
+        for k, att in enumerate(attackers):
+            st = [r["accuracy"].get(att, {}).get(task) or {} for r in rows]
+            mean = [np.nan if s.get("mean") is None else s["mean"] for s in st]
+            err = [0.0 if s.get("std") is None else s["std"] for s in st]
+            ax.bar(x + k * width, mean, width, yerr=err, capsize=2, label=att)
+        ax.set_xticks(x + width * (len(attackers) - 1) / 2, [r["label"] for r in rows], rotation=30, ha="right")
+        ax.set_title(f"{task_label(task, table['attribute']) if task != 'identity' else 'subject (re-id)'} accuracy")
+        ax.set_ylim(0, 1.1)
+        ax.legend(fontsize=7)
+    fig.suptitle(_title(f"Mean ± std over {table['n']} folds (folds {table['folds']})", synthetic))
+    _save(fig, target)

@@ -33,11 +33,15 @@ from ..export.bundle_format import ScheduleDefaults
 from ..features import window_features
 from ..tfutil import import_tf
 from ..train import grid as grid_mod
-from . import attackers, calib, figures, metrics, sanitize, streams
+from . import attackers, calib, figures, metrics, sanitize, streams, transforms
 from .runs import RunContext
 from .strategies import RAW, Strategy, Weights
 
 TASKS = ("activity", "sensitive")
+IDENTITY = "identity"
+"""The re-identification task (which subject is this window from?), within-subject only."""
+GRID_STRATEGIES = ("fixed", "personalized", "dynamic", "dysan-o", "dysan-o-device")
+REIDENTIFY = ("auto", "on", "off")
 PRED_CACHE_VERSION = 1
 SKIPPABLE = ("tradeoff", "candidates", "dtw")
 ARTIFACTS: dict[str, tuple[str, str, str]] = {
@@ -68,6 +72,13 @@ class EvalConfig:
     dtw_windows: int = 64
     skip: frozenset[str] = frozenset()
     seed: int = 0
+    strategies: frozenset[str] | None = None
+    """Strategies to score (None: all). ``raw`` is always scored (every table compares with it)."""
+    reidentify: str = "auto"
+    """Subject re-identification attackers: ``auto`` (within-subject runs), ``on``, ``off``."""
+
+    def wants(self, name: str) -> bool:
+        return self.strategies is None or name in self.strategies or name == "raw"
 
     def to_dict(self) -> dict:
         return {
@@ -79,6 +90,8 @@ class EvalConfig:
             "candidate_counts": list(self.candidate_counts), "uniqueness_points": list(self.uniqueness_points),
             "uniqueness_draws": self.uniqueness_draws, "dtw_windows": self.dtw_windows,
             "skip": sorted(self.skip), "seed": self.seed,
+            "strategies": None if self.strategies is None else sorted(self.strategies),
+            "reidentify": self.reidentify,
         }
 
 
@@ -105,7 +118,7 @@ class Evaluation:
             self.rf_labels, self.calibration = {}, {}
             for s in self.sides:
                 self.rf_labels[s], self.calibration[s] = calib.rf_labels(
-                    self.sides[s], self.streams[s], self.raw_features[s], ctx.n_act, seed=cfg.seed)
+                    self.sides[s], self.streams[s], ctx.n_act, seed=cfg.seed, population=ctx.train)
                 step.advance()
         self.idx = {s: self.streams[s].scored_index() for s in self.sides}
         for s, idx in self.idx.items():
@@ -120,13 +133,22 @@ class Evaluation:
                             "act_o": act == self.rf_labels[s][:, None]}
         self.own_pred = {s: {"activity": np.stack([o.side(s).act_pred for o in self.outs]),
                              "sensitive": np.stack([o.side(s).sens_pred for o in self.outs])} for s in self.sides}
+        self.sources: list = list(self.outs)
+        """What a choice index points to: the models' outputs, then the reference transforms' (when used)."""
+        self._transform_index: dict[str, int] = {}
+        self.reid = reidentification(ctx.protocol, cfg.reidentify)
         self._raw_models: dict[tuple[str, str], object] = {}
 
     # -- strategies ---------------------------------------------------------------------------------------
 
     def labels(self, side: str, task: str) -> np.ndarray:
         s = self.sides[side]
+        if task == IDENTITY:
+            return s.subject
         return s.activity if task == "activity" else s.sensitive
+
+    def n_classes(self, task: str) -> int:
+        return {"activity": self.ctx.n_act, "sensitive": 2, IDENTITY: len(self.ctx.subjects)}[task]
 
     def grid_strategies(self, w: Weights, subset: list[int] | None = None,
                         which: tuple[str, ...] = ("fixed", "personalized", "dynamic", "dysan-o", "dysan-o-device")
@@ -179,18 +201,35 @@ class Evaluation:
     def raw_strategy(self) -> Strategy:
         return Strategy("raw", "raw", np.full(len(self.ctx.train), RAW), np.full(len(self.ctx.test), RAW), {})
 
+    def transform_strategies(self, names: tuple[str, ...] = tuple(transforms.TRANSFORMS)) -> list[Strategy]:
+        """The reference transforms (:mod:`.transforms`) as strategies: every scored window transformed."""
+        from .strategies import constant_choice
+
+        out = []
+        for name in names:
+            t = transforms.TRANSFORMS[name]
+            if name not in self._transform_index:
+                self._transform_index[name] = len(self.sources)
+                self.sources.append(transforms.outputs(t, self.ctx.train.counts, self.ctx.test.counts, self.ctx.norm,
+                                                       seed=self.cfg.seed))
+            m = self._transform_index[name]
+            out.append(Strategy(name, t.label, constant_choice(m, self.streams["train"], len(self.ctx.train)),
+                                constant_choice(m, self.streams["test"], len(self.ctx.test)),
+                                {"transform": name}))
+        return out
+
     # -- attackers ----------------------------------------------------------------------------------------
 
     def _inputs(self, choice: np.ndarray, side: str, families: tuple[str, ...]) -> attackers.Inputs:
         s = self.sides[side]
-        return attackers.inputs(choice, self.idx[side], side, s.counts, self.raw_features[side], self.outs, families)
+        return attackers.inputs(choice, self.idx[side], side, s.counts, self.raw_features[side], self.sources,
+                                families)
 
     def raw_model(self, family: str, task: str):
         key = (family, task)
         if key not in self._raw_models:
             data = self._inputs(np.full(len(self.ctx.train), RAW), "train", (family,)).for_family(family)
-            n_classes = self.ctx.n_act if task == "activity" else 2
-            self._raw_models[key] = attackers.fit(family, task, n_classes, data,
+            self._raw_models[key] = attackers.fit(family, task, self.n_classes(task), data,
                                                   self.labels("train", task)[self.idx["train"]], self.cfg.attack)
         return self._raw_models[key]
 
@@ -204,7 +243,7 @@ class Evaluation:
         a = self.cfg.attack
         h = hashlib.sha256(json.dumps([PRED_CACHE_VERSION, kind, family, task, a.seed,
                                        a.rf_trees if family == "rf" else a.cnn_epochs,
-                                       [o.cache_id for o in self.outs]]).encode())
+                                       [o.cache_id for o in self.sources]]).encode())
         for arr in (self.idx["train"], self.idx["test"], strat.test, *((strat.train,) if kind == "adaptive" else ())):
             h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
         path = self.pred_cache / f"{h.hexdigest()[:32]}.npy"
@@ -217,8 +256,16 @@ class Evaluation:
         tmp.replace(path)
         return pred
 
-    def attack(self, strat: Strategy, families: tuple[str, ...], step=None, raw_trained: bool = True) -> dict:
-        """Accuracy summaries ``{attacker: {task: summary}}`` over the scored test windows."""
+    def tasks(self, reid: bool) -> tuple[str, ...]:
+        return (*TASKS, IDENTITY) if reid and self.reid else TASKS
+
+    def attack(self, strat: Strategy, families: tuple[str, ...], step=None, raw_trained: bool = True,
+               reid: bool = False) -> dict:
+        """Accuracy summaries ``{attacker: {task: summary}}`` over the scored test windows.
+
+        ``reid``: also the subject re-identification attackers (task ``identity``) where the evaluation has
+        them (within-subject: every test user is among the training users).
+        """
         te = self.idx["test"]
         names = self.ctx.subjects
         subject = self.ctx.test.subject[te]
@@ -231,9 +278,9 @@ class Evaluation:
 
         out: dict[str, dict] = {}
         for family in families:
-            for task in TASKS:
+            for task in self.tasks(reid):
                 y = self.labels("test", task)[te]
-                n_classes = self.ctx.n_act if task == "activity" else 2
+                n_classes = self.n_classes(task)
 
                 def raw_compute(family=family, task=task):
                     return attackers.predict(self.raw_model(family, task), data("test", family))
@@ -256,7 +303,7 @@ class Evaluation:
                 if step is not None:
                     step.advance(1, note=f"{strat.name} {family} {task}")
         chosen = strat.test[te]
-        if (chosen != RAW).all():
+        if ((chosen != RAW) & (chosen < len(self.outs))).all():  # own P/D: models only, not transforms
             for task in TASKS:
                 y = self.labels("test", task)[te]
                 own = self.own_pred["test"][task][chosen, te]
@@ -272,7 +319,7 @@ class Evaluation:
         l1 = np.zeros(len(te), dtype=np.float64)
         for m in np.unique(chosen[chosen != RAW]):
             rows = chosen == m
-            l1[rows] = self.outs[int(m)].test.distortion[te[rows]]
+            l1[rows] = self.sources[int(m)].test.distortion[te[rows]]
         return {"l1_normalized": float(l1.mean()), "stats": metrics.distortion_table(windows)}
 
     def traces(self, strat: Strategy) -> dict[str, np.ndarray]:
@@ -286,14 +333,25 @@ def attacker_keys(families: tuple[str, ...]) -> list[str]:
     return [f"{f}-adaptive" for f in families] + [f"{f}-raw" for f in families] + ["own"]
 
 
+def reidentification(protocol: str, setting: str) -> bool:
+    """Whether the re-identification attackers run: only where every test user is among the training users."""
+    if setting not in REIDENTIFY:
+        raise DysanError(f"--reidentification: {setting!r} (choose from {', '.join(REIDENTIFY)})")
+    if setting == "on" and protocol != "within-subject":
+        raise DysanError(f"re-identification needs the test users among the training users (within-subject); "
+                         f"this evaluation is {protocol}")
+    return setting == "on" or (setting == "auto" and protocol == "within-subject")
+
+
 def main_table(results: dict, families: tuple[str, ...], attribute: str) -> dict:
     keys = attacker_keys(families)
     rows = []
     raw = results["strategies"]["raw"]["attackers"]
     for name, r in results["strategies"].items():
-        acc = {k: {t: r["attackers"][k][t]["accuracy"] for t in TASKS} for k in keys if k in r["attackers"]}
-        balanced = {k: {t: r["attackers"][k][t].get("balanced_accuracy") for t in TASKS} for k in keys
-                    if k in r["attackers"]}
+        att = r["attackers"]
+        acc = {k: {t: att[k][t]["accuracy"] for t in (*TASKS, IDENTITY) if t in att[k]} for k in keys if k in att}
+        balanced = {k: {t: att[k][t].get("balanced_accuracy") for t in (*TASKS, IDENTITY) if t in att[k]}
+                    for k in keys if k in att}
         targets = {}
         for f in families:
             key = f"{f}-adaptive"
@@ -305,20 +363,44 @@ def main_table(results: dict, families: tuple[str, ...], attribute: str) -> dict
         rows.append({"name": name, "label": r["label"], "accuracy": acc, "balanced_accuracy": balanced,
                      "targets": targets, "distortion_l1": r["distortion"]["l1_normalized"]})
     first = next(iter(raw.values()))
-    majority = {t: first[t].get("majority_rate") for t in TASKS}
-    return {"attribute": attribute, "attackers": keys, "majority_rate": majority, "rows": rows}
+    majority = {t: first[t].get("majority_rate") for t in (*TASKS, IDENTITY) if t in first}
+    return {"attribute": attribute, "attackers": keys, "majority_rate": majority, "rows": rows,
+            "identity": IDENTITY in first}
+
+
+def select_strategies(ev: Evaluation, cfg: EvalConfig) -> list[Strategy]:
+    """raw, the reference transforms, the grid's strategies, the baselines — those ``cfg.strategies`` names.
+
+    A baseline is named by its model key (``gen-a0.60_l0.40``) or its run's loss (``gen``: all its models).
+    """
+    baselines = ev.baseline_strategies()
+    losses = {m.loss for m in ev.ctx.baselines}
+    known = ["raw", *transforms.TRANSFORMS, *GRID_STRATEGIES, *sorted(losses), *(b.name for b in baselines)]
+    if cfg.strategies is not None:
+        unknown = sorted(set(cfg.strategies) - set(known))
+        if unknown:
+            raise DysanError(f"--strategies: unknown {', '.join(unknown)} (this evaluation has: {', '.join(known)})")
+    names = tuple(n for n in transforms.TRANSFORMS if cfg.wants(n))
+    grid = tuple(n for n in GRID_STRATEGIES if cfg.wants(n))
+    loss_of = {m.key: m.loss for m in ev.ctx.baselines}
+    chosen_baselines = [b for b in baselines if cfg.wants(b.name) or cfg.wants(loss_of[b.name])]
+    return [ev.raw_strategy(), *ev.transform_strategies(names),
+            *(ev.grid_strategies(cfg.weights, which=grid) if grid else []), *chosen_baselines]
 
 
 def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | None = None,
              log: Callable[[str], None] = ui.info) -> dict:
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    ev = Evaluation(ctx, cfg, ctx.path / "eval" / "cache")
+    ev = Evaluation(ctx, cfg, ctx.path / ctx.eval_name / "cache")
     families = cfg.attack.families
-    strategies = [ev.raw_strategy(), *ev.grid_strategies(cfg.weights), *ev.baseline_strategies()]
+    strategies = select_strategies(ev, cfg)
+    names = {s.name for s in strategies}
+    split = ctx.split_info
     results: dict = {
-        "run": str(ctx.path), "data": ctx.data_spec, "synthetic": ctx.synthetic, "protocol": ctx.config["protocol"],
-        "fold": ctx.config["fold"], "folds": ctx.config["split"]["folds"], "split_seed": ctx.config["split_seed"],
+        "run": str(ctx.path), "data": ctx.data_spec, "synthetic": ctx.synthetic, "protocol": ctx.protocol,
+        "fold": split["fold"], "folds": split["folds"], "split_seed": split["seed"],
+        "transfer": ctx.transfer,
         "attribute": ctx.attribute, "attribute_labels": list(ctx.attribute_labels), "classes": list(ctx.classes),
         "family": ctx.config["train"]["family"], "epochs": ctx.config["train"]["epochs"],
         "models": [m.key for m in ctx.grid], "baselines": ctx.baseline_runs and [
@@ -331,11 +413,12 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
                         for s in ev.sides},
         "strategies": {},
     }
-    n_fits = len(strategies) * len(families) * len(TASKS)
+    results["reidentification"] = ev.reid
+    n_fits = len(strategies) * len(families) * len(ev.tasks(True))
     with ui.progress("attackers per strategy", n_fits) as step:
         for strat in strategies:
             results["strategies"][strat.name] = {"label": strat.label, "info": strat.info,
-                                                 "attackers": ev.attack(strat, families, step),
+                                                 "attackers": ev.attack(strat, families, step, reid=True),
                                                  "distortion": ev.distortion(strat)}
     artifacts = {}
 
@@ -351,15 +434,16 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
         name: {"label": results["strategies"][name]["label"],
                **{k: {t: sorted(results["strategies"][name]["attackers"][k][t]["per_user"].values()) for t in TASKS}
                   for k in cdf_attackers if k in results["strategies"][name]["attackers"]}}
-        for name in ("raw", "fixed", "personalized", "dynamic")}}, figures.user_cdf)
+        for name in ("raw", "fixed", "personalized", "dynamic") if name in names}}, figures.user_cdf)
     write("table4", distortion_table(results), figures.distortion)
     dynamic_like = [s for s in strategies if s.name in ("dynamic", "dysan-o", "dysan-o-device")]
     write("fig6", {"models": ev.n_grid, "strategies": {
         s.name: {"label": s.label, "per_user": metrics.models_used_share(ev.traces(s), ev.n_grid)}
         for s in dynamic_like}}, figures.models_used)
-    if "tradeoff" not in cfg.skip:
+    # the sweeps are about the dynamic selection: run when it is among the selected strategies
+    if "tradeoff" not in cfg.skip and "dynamic" in names:
         write("fig7", tradeoff(ev, cfg, results["strategies"]), figures.tradeoff)
-    if "candidates" not in cfg.skip:
+    if "candidates" not in cfg.skip and {"dynamic", "dysan-o"} <= names:
         table1, fig8 = candidates(ev, cfg, results)
         write("table1", table1, figures.candidates)
         write("fig8", fig8, figures.uniqueness)
@@ -369,6 +453,21 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
     results["seconds"] = round(time.time() - t0, 1)
     dump(out_dir / "results.json", results)
     log(f"wrote {out_dir / 'results.json'} and {len(artifacts)} tables/figures in {results['seconds']:.0f} s")
+    return results
+
+
+def write_folds(out_dir: Path, per_fold: list[dict], log: Callable[[str], None] = ui.info) -> dict:
+    """Aggregate the folds' results (:mod:`.folds`) beside the first one; returns its updated results."""
+    from . import folds
+
+    table = folds.aggregate(per_fold)
+    dump(out_dir / folds.JSON, table)
+    figures.folds(table, out_dir / folds.PNG, bool(per_fold[0]["synthetic"]))
+    results = per_fold[0]
+    results["folds_summary"] = {"json": folds.JSON, "png": folds.PNG, "heading": folds.HEADING, "n": table["n"],
+                                "folds": table["folds"], "runs": table["runs"]}
+    dump(out_dir / "results.json", results)
+    log(f"wrote {out_dir / folds.JSON}: mean ± std over {table['n']} folds {table['folds']}")
     return results
 
 

@@ -94,10 +94,30 @@ class RunContext:
     grid: list[ModelRef]
     baselines: list[ModelRef] = field(default_factory=list)
     baseline_runs: list[dict] = field(default_factory=list)
+    transfer: dict | None = None
+    """None for the run's own split; for a transfer evaluation (:mod:`.transfer`) what judged the sanitizers:
+    ``data``, ``protocol``, ``fold``, ``folds``, ``seed``, ``name``, the activity map used."""
 
     @property
     def models(self) -> list[ModelRef]:
         return [*self.grid, *self.baselines]
+
+    @property
+    def protocol(self) -> str:
+        """The protocol of the split being scored (the run's own, or the transfer data's)."""
+        return self.transfer["protocol"] if self.transfer else self.config["protocol"]
+
+    @property
+    def split_info(self) -> dict:
+        """``fold``, ``folds``, ``seed`` of the split being scored."""
+        if self.transfer:
+            return {k: self.transfer[k] for k in ("fold", "folds", "seed")}
+        return {"fold": self.config["fold"], "folds": self.config["split"]["folds"], "seed": self.config["split_seed"]}
+
+    @property
+    def eval_name(self) -> str:
+        """The run's sub-folder for this evaluation's outputs and caches: ``eval`` or ``eval-transfer-<name>``."""
+        return f"eval-transfer-{self.transfer['name']}" if self.transfer else "eval"
 
     @property
     def n_act(self) -> int:
@@ -216,9 +236,9 @@ def add_baseline(ctx: RunContext, run_dir: str | Path) -> list[ModelRef]:
     diff = [k for k in SPLIT_KEYS if config.get(k) != ctx.config.get(k)]
     if diff:
         raise DysanError(f"baseline {run_dir}: different {', '.join(diff)} from {ctx.path}")
-    with np.load(run_dir / "data.npz") as z:
-        same = all(np.array_equal(z[f"{a}_{s}"], getattr(getattr(ctx, s), attr))
-                   for s in ("train", "test") for a, attr in (("x", "x"), ("ya", "activity"), ("ys", "sensitive")))
+    keys = [f"{a}_{s}" for s in ("train", "test") for a in ("x", "ya", "ys")]
+    with np.load(run_dir / "data.npz") as z, np.load(ctx.path / "data.npz") as main:  # the main run's: checked
+        same = all(np.array_equal(z[k], main[k]) for k in keys)                    # equal to its split on open
     if not same:
         raise DysanError(f"baseline {run_dir}: its data.npz differs from {ctx.path}'s (another data source?)")
     refs = model_refs(run_dir, config, baseline=True)

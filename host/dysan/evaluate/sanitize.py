@@ -10,9 +10,9 @@ For each model (S with its own P and D) and each side (train, test) we keep
 - the calibration-RF features of the sanitized windows (the RF attackers' input, computed once here).
 
 Running 36 sanitizers over ~23 k windows takes minutes, so results are cached on disk under
-``RUN/eval/cache/<model>-<hash>/``; the hash covers the three model files and :data:`CACHE_VERSION`, so a
-retrained model is never served stale. Cached windows are memory-mapped: a strategy that mixes models reads
-only the windows it picks.
+``RUN/eval/cache/<model>-<hash>/``; the hash covers the three model files, :data:`CACHE_VERSION` and the
+feature code (:mod:`dysan.features`), so a retrained model or changed features are never served stale.
+Cached windows are memory-mapped: a strategy that mixes models reads only the windows it picks.
 """
 
 from __future__ import annotations
@@ -57,8 +57,17 @@ class ModelOutputs:
         return self.train if name == "train" else self.test
 
 
+def features_digest() -> str:
+    """Hash of the feature code: cached features (and the predictions made from them) follow its changes."""
+    import inspect
+
+    from .. import features
+
+    return hashlib.sha256(inspect.getsource(features).encode()).hexdigest()[:12]
+
+
 def model_digest(ref: ModelRef) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    h = hashlib.sha256(f"v{CACHE_VERSION}-features-{features_digest()}".encode())
     for name in ("S.keras", "P.keras", "D.keras"):
         h.update((ref.path / name).read_bytes())
     return h.hexdigest()[:16]
@@ -118,9 +127,18 @@ def _load_side(folder: Path, side: Side) -> SideOutputs:
     return out
 
 
-def outputs(ref: ModelRef, ctx: RunContext, cache_root: Path) -> tuple[ModelOutputs, bool]:
+def data_digest(ctx: RunContext) -> str:
+    """Hash of the windows being sanitized: keys a transfer evaluation's cache (its data may change under it;
+    a run's own windows are checked equal to data.npz when the run is reopened)."""
+    h = hashlib.sha256()
+    for side in (ctx.train, ctx.test):
+        h.update(np.ascontiguousarray(side.x).tobytes())
+    return h.hexdigest()[:12]
+
+
+def outputs(ref: ModelRef, ctx: RunContext, cache_root: Path, data: str = "") -> tuple[ModelOutputs, bool]:
     """The model's outputs, from the cache when present. Returns ``(outputs, computed_now)``."""
-    target = cache_root / f"{ref.key}-{model_digest(ref)}"
+    target = cache_root / f"{ref.key}-{model_digest(ref)}{'-' + data if data else ''}"
     computed = False
     if not (target / "meta.json").is_file():
         _compute(ref, ctx, target)
@@ -136,8 +154,9 @@ def outputs(ref: ModelRef, ctx: RunContext, cache_root: Path) -> tuple[ModelOutp
 def all_outputs(ctx: RunContext, cache_root: Path, step=None) -> list[ModelOutputs]:
     """Outputs of every model of the evaluation (grid first, then baselines), advancing ``step`` per model."""
     result = []
+    data = data_digest(ctx) if ctx.transfer else ""
     for ref in ctx.models:
-        out, computed = outputs(ref, ctx, cache_root)
+        out, computed = outputs(ref, ctx, cache_root, data)
         result.append(out)
         if step is not None:
             step.advance(1, note=f"{ref.key} ({'sanitized' if computed else 'cached'})")

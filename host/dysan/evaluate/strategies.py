@@ -15,7 +15,9 @@ reference activity" and "own-D says the reference sensitive value":
 - **DySan(o)** — the same per segment, but the activity reference is the label the user's calibration RF
   gives the raw window; the sensitive value is the one the user states (the true one).
 - **DySan(o)-device** — DySan(o) where each window scores only the round-robin candidate subset of
-  :func:`dysan.selection.schedule_mask` (the bundle's default number of candidates), as the firmware does.
+  :func:`dysan.selection.schedule_mask` (the bundle's default number of candidates) and each segment's score
+  looks back over :func:`dysan.selection.horizon_segments` segments, as the firmware does
+  (:func:`dysan.selection.device_select`).
 
 A choice array holds, per window of a side, the index of the model (into the evaluation's model list) that
 sanitizes it, or :data:`RAW` for the unsanitized window; windows outside the scored streams keep :data:`RAW`
@@ -93,14 +95,15 @@ def dynamic_models(act_hits: np.ndarray, sens_hits: np.ndarray, streams: Streams
     ``candidates``: evaluate only the device's round-robin subset per window (None: every model).
     """
     xq, yq = w.q15
-    n_models = act_hits.shape[1]
     out = np.full(len(act_hits), RAW, dtype=np.int64)
     for u in streams.users:
         idx = streams.order[u]
         if not len(idx):
             continue
-        evaluated = None if candidates is None else selection.schedule_mask(len(idx), n_models, candidates)
-        out[idx] = selection.select(act_hits[idx], sens_hits[idx], segment, xq, yq, evaluated=evaluated)
+        if candidates is None:
+            out[idx] = selection.select(act_hits[idx], sens_hits[idx], segment, xq, yq)
+        else:  # the device's schedule: round-robin subset, score over selection.horizon_segments segments
+            out[idx] = selection.device_select(act_hits[idx], sens_hits[idx], segment, candidates, xq, yq)[0]
     return out
 
 

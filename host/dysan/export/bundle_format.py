@@ -107,10 +107,12 @@ class ScheduleDefaults:
 
     segment: int = 5
     """Windows per segment p: one model is chosen per segment."""
-    candidates: int = 36
-    """Candidates scored per window (round-robin over the models); all models when >= n_models. 36 = every
-    model of a full grid on every window — exact DySan(o), no round-robin approximation: measured 13.3 M
-    instructions per hop, 16.8 % duty at 64 MHz (``dysan bench-firmware``), under the 25 % budget."""
+    candidates: int = 8
+    """Candidates scored per window (round-robin over the models); all models when >= n_models. 8 of a full
+    36-model grid: each segment's score then looks back over R = ceil(36 / 8) = 5 segments
+    (``selection.horizon_segments``), so every model keeps about p = 5 evaluations in its score, as with all 36
+    on every window, for 2/9 of the work: ~4 % duty at 64 MHz instead of 16.7 % (``dysan bench-firmware``,
+    docs/firmware.md "Duty"); 36 (or CONFIGURE candidates >= n_models) is the paper's per-segment DySan(o)."""
     score_x_q15: int = round(0.2 * 32768)
     score_y_q15: int = round(0.8 * 32768)
 
@@ -129,8 +131,12 @@ def _align(n: int) -> int:
 
 
 def pack(models: list[BundleModel], n_classes: int, center: tuple[int, ...], multipliers: tuple[int, ...],
-         input_zp: int, default_model: int, schedule: ScheduleDefaults, max_arena: int, bundle_id: int) -> bytes:
-    """Assemble a bundle image (see the module doc)."""
+         input_zp: int, default_model: int, schedule: ScheduleDefaults, max_arena: int, bundle_id: int,
+         sensitive_classes: int = 2) -> bytes:
+    """Assemble a bundle image (see the module doc). ``sensitive_classes``: values of the sensitive attribute
+    (every D outputs that many logits; 2 for gender or the two SisFall age groups)."""
+    if not 2 <= sensitive_classes <= MAX_CLASSES:
+        raise DysanError(f"a bundle supports 2..{MAX_CLASSES} sensitive values, got {sensitive_classes}")
     if not 1 <= len(models) <= MAX_MODELS:
         raise DysanError(f"a bundle holds 1..{MAX_MODELS} models, got {len(models)}")
     if not 2 <= n_classes <= MAX_CLASSES:
@@ -154,7 +160,7 @@ def pack(models: list[BundleModel], n_classes: int, center: tuple[int, ...], mul
         "n_models": len(models), "n_classes": n_classes, "rate_hz": contract.RATE_HZ, "window": contract.WINDOW,
         "hop": contract.HOP, "n_channels": contract.N_CHANNELS, "models_off": models_off,
         "norm_shift": contract.NORM_SHIFT, "input_zp": input_zp, "default_model": default_model,
-        "segment": schedule.segment, "candidates": schedule.candidates, "sensitive_classes": 2,
+        "segment": schedule.segment, "candidates": schedule.candidates, "sensitive_classes": sensitive_classes,
         "score_x_q15": schedule.score_x_q15, "score_y_q15": schedule.score_y_q15, "max_arena": max_arena,
         "bundle_id": bundle_id & 0xFFFFFFFF,
         **{f"reserved{i}": 0 for i in range(5)},

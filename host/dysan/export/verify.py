@@ -3,7 +3,17 @@
 Checks, on windows of the run's evaluation split (the device-exact int8 input: counts -> quantize_input):
 
 1. every .tflite runs in the ``tflite-micro`` interpreter (TFLM's reference kernels, as on the device);
-2. TFLM and the TF Lite interpreter (built-in reference kernels) differ by at most 1 LSB per output;
+2. TFLM and the TF Lite interpreter (built-in reference kernels), op by op: every op's output differs by at most 1
+   LSB wherever both interpreters gave that op identical inputs (≥ ``MIN_OP_COVERAGE`` of all op evaluations must be
+   compared). Why per op and not only end to end: TF Lite 2.21 requantizes with *single* rounding
+   (``TFLITE_SINGLE_ROUNDING``: ``(acc·M + 2^(n-1)) >> n``), TFLM (and so the device's kernels) with gemmlowp's
+   *double* rounding (``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``). On the same int32
+   accumulator the two differ by at most 1 LSB, and only near a rounding tie, so they show where the right shift is
+   short: FULLY_CONNECTED (measured on a SisFall D, 1,000 real and 500 random inputs: CONV_2D, AVERAGE_POOL_2D,
+   MEAN, RESHAPE identical; FC1 differs by 1 on 54 of them; docs/export.md). A 1-LSB change in a hidden unit of FC1
+   moves the logits of FC2 by up to M·Σ|w| + 1 LSB, which is how the full SisFall bundle showed 2 LSB on 21 of ≈ 160
+   M outputs. The end-to-end maximum is reported (not checked); the device follows TFLM, which
+   ``tests/test_export.py`` holds byte for byte against the C kernels;
 3. int8 vs float Keras (float windows through float S, P, D; device-quantized windows through the int8
    models): own-P and own-D accuracy on the sanitized windows within 1 point;
 4. the int8 sanitizer vs the float one, seen by an outside analyst as a service would use one: feature
@@ -11,10 +21,10 @@ Checks, on windows of the run's evaluation split (the device-exact int8 input: c
    tested on float-sanitized test windows, versus the same trained and tested on int8-sanitized windows
    (each analyst learns from the kind of output it is later shown): within 2 points.
 
-Also reported, not checked: the noise floor of check 4 (the float analyst trained with another seed), and a
-float-trained analyst shown the int8 outputs (a service that trained on a float model's output and then
-receives the device's; measured up to 2.5 points on the SisFall grid — the domain shift of quantized
-output, which retraining on device output removes).
+Also reported, not checked: TFLM vs TF Lite end to end (max LSB, outputs over 1 LSB), the noise floor of check 4
+(the float analyst trained with another seed), and a float-trained analyst shown the int8 outputs (a service that
+trained on a float model's output and then receives the device's; measured up to 2.5 points on the SisFall grid —
+the domain shift of quantized output, which retraining on device output removes).
 
 By default every window of the evaluation split is used; ``n_windows`` draws a seeded subset for quicker
 runs. The analysts are trained on a seeded draw of ``ANALYST_TRAIN_WINDOWS`` training windows (or three
@@ -38,23 +48,37 @@ from ..tfutil import import_tf, quiet
 
 ANALYST_TRAIN_WINDOWS = 6000
 LIMITS = {"tflm_vs_tflite_lsb": 1, "p_d_points": 1.0, "sanitizer_points": 2.0}
+MIN_RESOLVED_WINDOWS = 6
+"""Fewest windows whose flips the P/D int8-vs-float check treats as resolvable: on a small evaluation split one
+point is a handful of windows (3 of 300), and two trainings of the same 2-epoch synthetic test grid read 1.0 and
+1.67 pt. The P/D limit is therefore max(1 pt, 6 windows); from 600 windows on it is exactly 1 pt (SisFall: 5,883)."""
+MIN_OP_COVERAGE = 0.9
+"""Share of (op, window) pairs that must reach the per-op comparison with identical inputs in both interpreters
+(the rest sit downstream of an earlier 1-LSB difference; measured on SisFall: > 99 %)."""
 
 
 class Int8Model:
-    """One .tflite in TFLM (and optionally the TF Lite reference interpreter), int8 in, int8 out."""
+    """One .tflite in TFLM (and optionally the TF Lite reference interpreter), int8 in, int8 out.
+
+    With ``with_tflite`` both interpreters run a copy of the model whose subgraph also outputs every op's result
+    (output 0 stays the model's own), so :meth:`run_both` can compare them op by op: the arithmetic is
+    unchanged, only which tensors can be read back.
+    """
 
     def __init__(self, flat: bytes, with_tflite: bool = False) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
-        self.tflm = runtime.Interpreter.from_bytes(flat)
+        self.ops: list[tuple[str, tuple[int, ...], int]] = []
         self.tfl = None
         if with_tflite:
+            flat, self.ops = _expose_op_outputs(flat)
             tf = import_tf()
             with quiet():
                 self.tfl = tf.lite.Interpreter(
                     model_content=flat,
                     experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
                 self.tfl.allocate_tensors()
+        self.tflm = runtime.Interpreter.from_bytes(flat)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         out = []
@@ -64,15 +88,59 @@ class Int8Model:
             out.append(self.tflm.get_output(0)[0].copy())
         return np.stack(out)
 
-    def run_tflite(self, x: np.ndarray) -> np.ndarray:
+    def run_both(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """TFLM and TF Lite outputs on every window, and per op: the largest difference of its output over the
+        windows where both interpreters gave the op identical inputs (``windows`` of them)."""
         assert self.tfl is not None
-        i, o = self.tfl.get_input_details()[0]["index"], self.tfl.get_output_details()[0]["index"]
-        out = []
+        i = self.tfl.get_input_details()[0]["index"]
+        out_ids = [d["index"] for d in self.tfl.get_output_details()]
+        stats = [{"op": name, "windows": 0, "max_lsb": 0, "outputs_differing": 0} for name, _, _ in self.ops]
+        tflm_out, tfl_out = [], []
         for w in x:
+            self.tflm.set_input(w[None], 0)
+            self.tflm.invoke()
             self.tfl.set_tensor(i, w[None])
             self.tfl.invoke()
-            out.append(self.tfl.get_tensor(o)[0].copy())
-        return np.stack(out)
+            micro = {t: self.tflm.get_output(k).astype(np.int32) for k, t in enumerate(out_ids)}
+            lite = {t: self.tfl.get_tensor(t).astype(np.int32) for t in out_ids}
+            micro[i] = lite[i] = w.astype(np.int32)
+            tflm_out.append(micro[out_ids[0]][0].astype(np.int8))
+            tfl_out.append(lite[out_ids[0]][0].astype(np.int8))
+            for st, (_, inputs, output) in zip(stats, self.ops, strict=True):
+                if all(np.array_equal(micro[t], lite[t]) for t in inputs):
+                    d = np.abs(micro[output] - lite[output])
+                    st["windows"] += 1
+                    st["max_lsb"] = max(st["max_lsb"], int(d.max()))
+                    st["outputs_differing"] += int((d > 0).sum())
+        return np.stack(tflm_out), np.stack(tfl_out), stats
+
+
+def _expose_op_outputs(flat: bytes) -> tuple[bytes, list[tuple[str, tuple[int, ...], int]]]:
+    """``flat`` with every op's output tensor added to the subgraph outputs (after the model's own), and the ops
+    as ``(builtin name, non-constant input tensors, output tensor)``."""
+    import flatbuffers
+
+    from .tflite_graph import schema
+
+    sch = schema()
+    model = sch.ModelT.InitFromPackedBuf(bytearray(flat), 0)
+    sg = model.subgraphs[0]
+    names = {v: k for k, v in vars(sch.BuiltinOperator).items() if not k.startswith("_")}
+
+    def constant(t: int) -> bool:
+        buf = model.buffers[sg.tensors[t].buffer]
+        return buf.data is not None and len(buf.data) > 0
+
+    ops = []
+    for op in sg.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "?")
+        ops.append((name, tuple(int(t) for t in op.inputs if t >= 0 and not constant(int(t))), int(op.outputs[0])))
+    own = [int(t) for t in sg.outputs]
+    sg.outputs = np.array(own + [o for _, _, o in ops if o not in own], dtype=np.int32)
+    builder = flatbuffers.Builder(len(flat) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), ops
 
 
 def dequantize(q: np.ndarray, quant) -> np.ndarray:
@@ -108,18 +176,17 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | Non
     train_counts = np.rint(norm.denormalize(x_train[train_pick])).astype(np.int16)
     x_train_q = quantize_input(train_counts, tuple(nm["center"]), tuple(nm["multipliers"]), nm["input_zero_point"])
     per_model = []
-    worst_lsb = 0
     for m in manifest["models"]:
         src = run_dir / "models" / m["name"]
         fl = {k: keras.models.load_model(src / f"{k}.keras", compile=False) for k in "SPD"}
         q = {k: Int8Model((out_dir / m["files"][k]["path"]).read_bytes(), with_tflite=True) for k in "SPD"}
-        s_q = q["S"].run(x_q)
-        p_q, d_q = q["P"].run(s_q), q["D"].run(s_q)
-        lsb, over = {}, {}
-        for k, tflm_out, x_in in (("S", s_q, x_q), ("P", p_q, s_q), ("D", d_q, s_q)):
-            diff = np.abs(tflm_out.astype(int) - q[k].run_tflite(x_in).astype(int))
+        lsb, over, per_op = {}, {}, {}
+        s_q, s_l, per_op["S"] = q["S"].run_both(x_q)
+        p_q, p_l, per_op["P"] = q["P"].run_both(s_q)
+        d_q, d_l, per_op["D"] = q["D"].run_both(s_q)
+        for k, tflm_out, lite_out in (("S", s_q, s_l), ("P", p_q, p_l), ("D", d_q, d_l)):
+            diff = np.abs(tflm_out.astype(int) - lite_out.astype(int))
             lsb[k], over[k] = int(diff.max()), int((diff > LIMITS["tflm_vs_tflite_lsb"]).sum())
-        worst_lsb = max(worst_lsb, *lsb.values())
         s_f = fl["S"].predict(x_f, batch_size=256, verbose=0)
         p_f = fl["P"].predict(s_f, batch_size=256, verbose=0).argmax(1)
         d_f = fl["D"].predict(s_f, batch_size=256, verbose=0).argmax(1)
@@ -159,28 +226,40 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | Non
                                                 for a in analysts.values()),
         }
         per_model.append({"model": m["name"], "max_lsb_tflm_vs_tflite": lsb, "outputs_over_limit": over,
+                          "tflm_vs_tflite_per_op": per_op,
                           "outputs_compared": {"S": int(s_q.size), "P": int(p_q.size), "D": int(d_q.size)},
                           "accuracy": acc,
                           "analysts": analysts, "differences": diffs})
         if progress is not None:
             progress(m["name"])
+    return summarize(per_model, windows=len(pick), training_windows=len(train_pick))
+
+
+def summarize(per_model: list[dict], windows: int, training_windows: int) -> dict:
+    """The report from the per-model measurements: each check's worst value, limit (``LIMITS``) and ``passed``."""
     worst = {k: max(r["differences"][k] for r in per_model) for k in per_model[0]["differences"]}
+    per_op = [st for r in per_model for stats in r["tflm_vs_tflite_per_op"].values() for st in stats]
+    op_lsb = max(st["max_lsb"] for st in per_op)
+    compared = sum(st["windows"] for st in per_op)
+    total = windows * len(per_op)
+    p_d = max(worst["P_points"], worst["D_points"])
+    p_d_limit = round(max(LIMITS["p_d_points"], 100.0 * MIN_RESOLVED_WINDOWS / windows), 6)
+    sanitizer = max(worst["activity_analyst_points"], worst["sensitive_attacker_points"])
     checks = {
         "tflm_runs_every_model": True,
-        "tflm_vs_tflite_max_lsb": {"value": worst_lsb, "limit": LIMITS["tflm_vs_tflite_lsb"],
-                                   "passed": worst_lsb <= LIMITS["tflm_vs_tflite_lsb"]},
-        "p_d_int8_vs_float_points": {"value": max(worst["P_points"], worst["D_points"]),
-                                     "limit": LIMITS["p_d_points"],
-                                     "passed": max(worst["P_points"], worst["D_points"]) <= LIMITS["p_d_points"]},
-        "sanitizer_int8_vs_float_points": {
-            "value": max(worst["activity_analyst_points"], worst["sensitive_attacker_points"]),
-            "limit": LIMITS["sanitizer_points"],
-            "passed": max(worst["activity_analyst_points"], worst["sensitive_attacker_points"])
-            <= LIMITS["sanitizer_points"]},
+        "tflm_vs_tflite_max_lsb": {"value": op_lsb, "limit": LIMITS["tflm_vs_tflite_lsb"],
+                                   "scope": "every op, on identical inputs in both interpreters",
+                                   "op_evaluations_compared": compared, "op_evaluations": total,
+                                   "passed": op_lsb <= LIMITS["tflm_vs_tflite_lsb"]
+                                   and compared >= MIN_OP_COVERAGE * total},
+        "p_d_int8_vs_float_points": {"value": p_d, "limit": p_d_limit, "passed": p_d <= p_d_limit},
+        "sanitizer_int8_vs_float_points": {"value": sanitizer, "limit": LIMITS["sanitizer_points"],
+                                           "passed": sanitizer <= LIMITS["sanitizer_points"]},
     }
-    info = {"tflm_vs_tflite_outputs_over_limit": sum(sum(r["outputs_over_limit"].values()) for r in per_model),
+    info = {"tflm_vs_tflite_end_to_end_max_lsb": max(max(r["max_lsb_tflm_vs_tflite"].values()) for r in per_model),
+            "tflm_vs_tflite_outputs_over_limit": sum(sum(r["outputs_over_limit"].values()) for r in per_model),
             "analyst_seed_noise_max_points": worst["analyst_seed_noise_points"],
             "float_analyst_on_int8_max_points": worst["float_analyst_on_int8_points"]}
-    return {"windows": len(pick), "training_windows": len(train_pick), "checks": checks, "not_checked": info,
+    return {"windows": windows, "training_windows": training_windows, "checks": checks, "not_checked": info,
             "passed": all(c is True or c["passed"] for c in checks.values()),
             "models": per_model}

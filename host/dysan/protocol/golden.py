@@ -108,8 +108,8 @@ def valid_vectors() -> list[Vector]:
     sha = hashlib.sha256(b"example bundle").digest()
     rf_sha = hashlib.sha256(b"example rf").digest()
     v = [
-        Vector("hello", make("HELLO", proto_version=schema.PROTOCOL_VERSION), 1),
-        Vector("hello_signed", make("HELLO", proto_version=schema.PROTOCOL_VERSION), 2, counter=7),
+        Vector("hello", make("HELLO", proto_version=schema.PROTOCOL_VERSION, nonce=0x1234ABCD), 1),
+        Vector("hello_signed", make("HELLO", proto_version=schema.PROTOCOL_VERSION, nonce=7), 2, counter=7),
         Vector(
             "info",
             make(
@@ -132,6 +132,7 @@ def valid_vectors() -> list[Vector]:
                 candidates=4,
                 weight_x=6554,
                 weight_y=26214,
+                tag=bytes(range(0xA0, 0xB0)),
             ),
             0xFFFF,
         ),

@@ -128,6 +128,11 @@ class WindowFlag(enum.IntFlag):
     """Built from host-provided SAMPLES (replay mode), not from the IMU."""
     FALLBACK_MODEL = 0x08
     """The dynamic selection had no decision yet (first segment); the bundle's default model was used."""
+    SAMPLES_MISSED = 0x10
+    """IMU samples were lost inside this window (the sample ring or the IMU's FIFO overflowed): its samples
+    are not contiguous in time. Counted in STATS.samples_missed / windows_with_gaps."""
+    LATE = 0x20
+    """When this window completed, the pipeline was a hop or more behind the IMU (STATS.windows_late)."""
 
 
 ENUMS: tuple[type[enum.IntEnum] | type[enum.IntFlag], ...] = (
@@ -414,7 +419,26 @@ def _stats_fields() -> tuple[Field, ...]:
             u64(f"kernel_{k}_macs", f"Cumulative multiply-accumulates of the {what} ops run."),
             u64(f"kernel_{k}_work", "Cumulative instructions (QEMU) or cycles (boards) spent in those ops."),
         ]
+    fields += list(_realtime_fields())
     return tuple(fields)
+
+
+def _realtime_fields() -> tuple[Field, ...]:
+    """Sampling and real-time counters (docs/firmware.md, "Sampling and real time"): nothing is lost silently."""
+    return (
+        u32("samples_acquired", "IMU samples that reached the sample ring (streaming, calibration from the IMU)."),
+        u32("samples_missed", "IMU samples lost: the sample ring was full or the IMU's FIFO overflowed. Windows "
+            "spanning a loss are flagged SAMPLES_MISSED."),
+        u32("windows_with_gaps", "Windows flagged SAMPLES_MISSED (sanitized or raw)."),
+        u32("windows_late", "Windows that completed while the pipeline was a hop or more behind the IMU (flagged "
+            "LATE)."),
+        u32("rx_overflows", "Link bytes the port dropped because its receive buffer was full (0 where the port "
+            "applies backpressure)."),
+        u32("backlog_max", "Most samples seen waiting in the sample ring (the pipeline's worst lag, in samples)."),
+        u64("work_idle", "Cumulative instructions / cycles / ns spent asleep in dysan_port_idle; duty = 1 - "
+            "d(work_idle) / d(cycles)."),
+        u64("cycles", "dysan_port_cycles() when this STATS was built (the clock of every work counter)."),
+    )
 
 
 MESSAGES: tuple[Message, ...] = (
@@ -424,7 +448,14 @@ MESSAGES: tuple[Message, ...] = (
         "HELLO",
         Direction.H2D,
         False,
-        (u16("proto_version", "The host's PROTOCOL_VERSION."),),
+        (
+            u16("proto_version", "The host's PROTOCOL_VERSION."),
+            u32(
+                "nonce",
+                "A fresh random number from the host. INFO's tag covers it, so an INFO recorded earlier (or "
+                "made up by a spoofed peripheral) cannot pass for the answer to this HELLO.",
+            ),
+        ),
         "Asks for INFO. May be sent authenticated: only then does INFO disclose the sensitive value.",
         "INFO",
     ),
@@ -456,8 +487,15 @@ MESSAGES: tuple[Message, ...] = (
             u8("candidates", "Schedule: candidate models scored per window."),
             u16("weight_x", "Schedule: score weight x (activity), Q15: 32768 = 1.0.", hi=32768),
             u16("weight_y", "Schedule: score weight y (privacy), Q15: 32768 = 1.0.", hi=32768),
+            raw(
+                "tag",
+                16,
+                "HMAC-SHA256(key, device_id || 0x02 || HELLO's nonce (u32 LE) || the INFO payload before this "
+                "field)[:16]: the host believes auth_counter (and the rest) only when it verifies. Zeros from an "
+                "unprovisioned device.",
+            ),
         ),
-        "The device's identity, state and schedule.",
+        "The device's identity, state and schedule, authenticated by a tag over the HELLO's nonce.",
     ),
     Message(
         0x03,
@@ -541,8 +579,16 @@ MESSAGES: tuple[Message, ...] = (
         "SET_SENSITIVE",
         Direction.H2D,
         True,
-        (u8("value", "The user's sensitive attribute (binary: gender, age group).", hi=1),),
-        "States the user's sensitive value once (DySan(o)); used to score candidates on the device.",
+        (
+            u8(
+                "value",
+                "The user's value of the sensitive attribute, 0..K-1 (K: the bundle's sensitive classes).",
+                hi=15,
+            ),
+        ),
+        "States the user's sensitive value once (DySan(o)), for attributes with more than two values (e.g. "
+        "three age groups). A two-valued attribute is never stated: the score 1 - |0.5 - s| is the same for "
+        "v and 1 - v, so the device does without it.",
         "CMD_OK",
     ),
     Message(

@@ -39,7 +39,7 @@ from ..calibration import rf as rf_mod
 from ..data.activities import BUILTIN
 from ..device.session import DeviceError, Session
 from ..errors import DysanError
-from ..features import window_features
+from ..features import calibration_features
 from ..protocol.schema import Mode
 from ..transport import TransportError
 from .link import DeviceLink
@@ -47,7 +47,7 @@ from .replay import ReplaySource, samples_for, windows_in
 
 DEFAULT_ACTIVITIES = tuple(BUILTIN["sisfall"]["default"])
 """Activities walked through when no bundle says which: the classes of the default activity map."""
-RF_REGION_BYTES = 16 * 1024
+RF_REGION_BYTES = rf_mod.REGION_BYTES
 """Capacity of the device's RF region (firmware/ports/README.md): a larger table is retrained smaller."""
 STATE_FORMAT = 1
 
@@ -62,10 +62,16 @@ class CalibrationPlan:
     activities: tuple[str, ...]
     """Activity names in label order (label = position): the bundle's classes."""
     seconds: float
-    sensitive: int
+    sensitive: int | None
+    """The user's value of the sensitive attribute; None for a two-valued one, which is never stated (the
+    device's score is the same for either value: docs/firmware.md)."""
     countdown: int = 3
-    trees: int = rf_mod.DEFAULT_TREES
+    trees: int | None = None
+    """Trees of the forest (None: rf's default, 12 with a population, 20 without)."""
     seed: int = 0
+    population: rf_mod.Population | None = None
+    """The bundle's calibration population (``calibration_population.npz``): the forest learns from it and
+    the user's windows together (:mod:`dysan.calibration.rf`); None: the user's windows alone."""
 
     @property
     def windows_per_activity(self) -> int:
@@ -79,6 +85,7 @@ class CalibrationState:
     device_id: str
     activities: tuple[str, ...]
     sensitive: int
+    """The stated value, or NOT_STATED (a two-valued attribute)."""
     windows: dict[str, np.ndarray] = field(default_factory=dict)
     consumed: dict[str, int] = field(default_factory=dict)
     """Replay: windows of the activity's samples already used (the next round starts after them)."""
@@ -248,14 +255,14 @@ class Calibration:
                 raise DysanError(f"{p} records activities {', '.join(st.activities)}; this run asks for "
                                  f"{', '.join(self.plan.activities)}: pass the same --activities, or remove the "
                                  "file to start over")
-            if st.sensitive != self.plan.sensitive:
-                st.sensitive, st.sensitive_done = self.plan.sensitive, False
+            if st.sensitive != _stated(self.plan.sensitive):
+                st.sensitive, st.sensitive_done = _stated(self.plan.sensitive), False
             self.resumed = True
             done = sum(min(st.recorded(a), self.plan.windows_per_activity) for a in st.activities)
             self.hooks.message(f"resuming the calibration in {p}: {done} of "
                                f"{self.plan.windows_per_activity * len(st.activities)} windows already recorded")
             return st
-        st = CalibrationState(device_id, self.plan.activities, self.plan.sensitive)
+        st = CalibrationState(device_id, self.plan.activities, _stated(self.plan.sensitive))
         st.save(p)
         return st
 
@@ -388,9 +395,11 @@ class Calibration:
         x = np.concatenate([st.windows[a][: self.plan.windows_per_activity] for a in self.plan.activities])
         y = np.concatenate([np.full(min(st.recorded(a), self.plan.windows_per_activity), i)
                             for i, a in enumerate(self.plan.activities)])
-        trees = self.plan.trees
+        pop = self.plan.population
+        trees = self.plan.trees or (rf_mod.DEFAULT_TREES if pop is not None else rf_mod.USER_ONLY_TREES)
         while True:
-            forest = rf_mod.train(x, y, len(self.plan.activities), seed=self.plan.seed, n_trees=trees)
+            forest = rf_mod.train(x, y, len(self.plan.activities), seed=self.plan.seed, n_trees=trees,
+                                  population=pop)
             if len(forest.table) <= RF_REGION_BYTES or trees <= 1:
                 break
             trees = max(1, trees // 2)
@@ -411,7 +420,7 @@ class Calibration:
                   "rf": forest.to_dict(), "rf_sha256": hashlib.sha256(forest.table).hexdigest(),
                   "replay": None if self.replay is None else {"source": self.replay.spec,
                                                               "subject": self.replay.subject},
-                  "sensitive_stated": True}  # the value itself stays in the 0600 session file only
+                  "sensitive_stated": self.state.sensitive != NOT_STATED}  # the value stays in the 0600 file
         (self.out_dir / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
         self.state.report = report
 
@@ -426,11 +435,13 @@ class Calibration:
             s.upload_rf(st.rf_table, version=int(time.time()) & 0xFFFFFFFF, progress=lambda done, total: advance(done))
         st.rf_committed_sha = hashlib.sha256(st.rf_table).hexdigest()
         st.save(self.state_path)
-        s.set_sensitive(st.sensitive)
-        st.sensitive_done = True
-        st.save(self.state_path)
+        if st.sensitive != NOT_STATED:  # only an attribute of more than two values is ever stated
+            s.set_sensitive(st.sensitive)
+            st.sensitive_done = True
+            st.save(self.state_path)
         info = s.hello(signed=True)
-        if not (info.rf_loaded and info.sensitive_set and int(info.sensitive_value) == st.sensitive):
+        stated_ok = st.sensitive == NOT_STATED or (info.sensitive_set and int(info.sensitive_value) == st.sensitive)
+        if not (info.rf_loaded and stated_ok):
             raise DysanError("the device did not take the calibration (INFO: rf_loaded "
                              f"{info.rf_loaded}, sensitive_set {info.sensitive_set})")
 
@@ -446,16 +457,25 @@ def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, seed: int, trees: int
         return None, 0
     model = RandomForestClassifier(n_estimators=trees, random_state=seed, min_samples_leaf=1, n_jobs=1)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    scores = cross_val_score(model, window_features(x), y, cv=cv)
+    scores = cross_val_score(model, calibration_features(x), y, cv=cv)
     return float(np.mean(scores)), folds
 
 
 def parse_sensitive(value: str, labels: tuple[str, ...] = ("F", "M")) -> int:
-    """``0``/``1`` or one of the attribute's labels (case-insensitive), e.g. F/M for gender."""
+    """``0``..``K-1`` or one of the attribute's K labels (case-insensitive), e.g. F/M for gender."""
     v = value.strip()
-    if v in ("0", "1"):
+    if v.isdigit() and int(v) < len(labels):
         return int(v)
     for i, label in enumerate(labels):
         if v.lower() == str(label).lower():
             return i
-    raise DysanError(f"sensitive value {value!r}: expected 0, 1 or one of {', '.join(map(str, labels))}")
+    raise DysanError(f"sensitive value {value!r}: expected 0..{len(labels) - 1} or one of "
+                     f"{', '.join(map(str, labels))}")
+
+
+NOT_STATED = -1
+"""CalibrationState.sensitive of a two-valued attribute: nothing is stated to the device."""
+
+
+def _stated(value: int | None) -> int:
+    return NOT_STATED if value is None else int(value)

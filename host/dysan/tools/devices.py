@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..boards import board_for_usb
 from ..device.session import Session
 from ..errors import DysanError
 from ..transport import NO_RECONNECT, TransportError
@@ -58,7 +59,10 @@ def list_devices(*, do_probe: bool = False, extra: list[str] | None = None, ble:
                  on_step=None) -> DeviceList:
     result = DeviceList()
     for p in list_serial_ports(usb_only=not all_ports):
-        result.ports.append(p.as_dict())
+        row = p.as_dict()
+        board = board_for_usb(p.vid, p.pid)
+        row["target"] = board.target if board is not None else None  # the `dysan flash --target` for it
+        result.ports.append(row)
     for emu in emulator.running():
         result.emulators.append({"device_id": emu.device_id, "target": emu.target, "url": emu.url, "pid": emu.pid})
     if do_probe:

@@ -9,7 +9,9 @@ records it in ``emulators/<device id>.json`` so ``dysan devices`` can list it an
 stop it -- by the process id it recorded, never by name.
 
 * QEMU: ``-serial tcp:127.0.0.1:PORT,server=on,wait=on`` serves one client at a time and accepts the next
-  one when it leaves, and the emulated device keeps running (and keeps its RAM "flash") in between.
+  one when it leaves, and the emulated device keeps running (and keeps its RAM "flash") in between. Its
+  STATE region (auth counter, settings) is also kept in ``state.bin`` in the state folder (written back by
+  the firmware through semihosting), so even a restarted QEMU keeps them, as a chip keeps its flash.
 * The host build serves one client and exits when it leaves, so it runs under a tiny supervisor
   (``python -m dysan.tools.emulator supervise``) that restarts it on the same port with the same
   ``--regions`` file: every command sees the same device, state included -- and a restart is exactly what
@@ -31,8 +33,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..device.provision import Identity, build_page
-from ..device.qemu import PROVISION_SYMBOL, QEMU_BINARY, QEMU_MACHINE, elf_symbols, free_loopback_port
+from ..device.provision import Identity, build_page, write_secret
+from ..device.qemu import PROVISION_SYMBOL, QEMU_BINARY, QEMU_MACHINE, elf_symbols, free_loopback_port, state_file_loads
 from ..errors import DysanError
 
 
@@ -134,16 +136,22 @@ def workdir_for(identity: Identity) -> Path:
 
 def write_provision(identity: Identity, workdir: Path) -> Path:
     """The provisioning page file (mode 0600: it holds the key)."""
-    path = workdir / "provision.bin"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(build_page(identity))
-    return path
+    return write_secret(workdir / "provision.bin", build_page(identity))
 
 
-def qemu_argv(elf: Path, port: int, provision: Path, icount: int | None = 0, address: str | None = None) -> list[str]:
+def qemu_argv(elf: Path, port: int, provision: Path, icount: int | None = 0, address: str | None = None,
+              state: Path | None = None) -> list[str]:
     """The QEMU command line (same choices as :class:`dysan.device.QemuDevice`, see its doc). ``address``: a
-    placeholder for the provisioning page's address when the ELF is not built yet (dry runs)."""
+    placeholder for the provisioning page's address when the ELF is not built yet (dry runs). ``state``: the
+    file that keeps the STATE region (auth counter, settings) across restarts (``flash_qemu.c``)."""
+    extra: list[str] = []
+    if state is not None and address is None:
+        loads, extra = state_file_loads(elf, state)
+        for i, (data, addr) in enumerate(loads):
+            path = data if isinstance(data, Path) else state.with_name(f"{state.stem}.desc{i}.bin")
+            if not isinstance(data, Path):
+                path.write_bytes(data)
+            extra += ["-device", f"loader,file={path},addr=0x{addr:x},force-raw=on"]
     if address is None:
         addr = elf_symbols(elf, [PROVISION_SYMBOL]).get(PROVISION_SYMBOL)
         if addr is None:
@@ -154,7 +162,7 @@ def qemu_argv(elf: Path, port: int, provision: Path, icount: int | None = 0, add
     return [QEMU_BINARY, "-M", QEMU_MACHINE, "-nographic", "-monitor", "none", "-nodefaults",
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
             *(["-icount", f"shift={icount}"] if icount is not None else []),
-            "-kernel", str(elf), "-device", f"loader,file={provision},addr={address},force-raw=on"]
+            "-kernel", str(elf), "-device", f"loader,file={provision},addr={address},force-raw=on", *extra]
 
 
 def host_argv(binary: Path, port: int, provision: Path, regions: Path) -> list[str]:
@@ -196,7 +204,10 @@ def start(target: str, image: Path, identity: Identity, *, port: int | None = No
     port = port or free_loopback_port()
     log = workdir / "emulator.log"
     if target == "qemu":
-        argv = qemu_argv(image, port, provision, icount)
+        state = workdir / "state.bin"
+        if fresh_regions and state.exists():
+            state.unlink()  # a flash starts from an erased STATE region, as the host build's regions do
+        argv = qemu_argv(image, port, provision, icount, state=state)
     elif target == "host":
         regions = workdir / "regions.bin"
         if fresh_regions and regions.exists():

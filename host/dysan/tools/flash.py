@@ -4,22 +4,12 @@ A flash is a :class:`FlashPlan` -- an ordered list of steps (commands to run, fi
 start, a bundle to upload over the link) -- built first and then either printed (``--dry-run``) or executed.
 Building the plan touches nothing, so the dry run shows exactly what would run.
 
-Targets and what is verified where:
-
-========== ===================================================== ===========================================
-target     steps                                                 verified here
-========== ===================================================== ===========================================
-qemu       make (the bundle's C source linked in), provisioning  runs (tests boot it and talk to it)
-           page placed by QEMU's loader, emulator started
-host       make (native build), provisioning page file,          runs
-           emulator (the native process) started
-nano33ble  compiled-in identity, ``pio run``, upload with bossac dry run only: PlatformIO, its toolchains
-           (``pio run -t upload``), bundle upload over the link  and a board are not available here
-xiao-sense compiled-in identity, ``pio run``, UF2 copy to the    dry run only (the UF2 conversion itself is
-           bootloader drive or adafruit-nrfutil DFU, bundle      tested)
-esp32      ``pio run``, ``esptool.py write_flash`` of bootloader, dry run only
-           partition table, app and the provisioning page
-========== ===================================================== ===========================================
+Targets and what is verified where: the boards table (:mod:`dysan.boards`) -- targets, PlatformIO envs,
+USB ids and what runs here -- is the one list; ``dysan flash --help`` prints it. In short: qemu and host
+run (the tests boot them and talk to them); nano33ble, xiao-sense and esp32 are dry runs only (no board
+here), but the XIAO image itself is compiled, linked and map-checked from the vendored core
+(``make -C firmware xiao``, used when PlatformIO is not installed) and its dry run produces and checks the
+UF2 file every byte of which the bootloader would write (:func:`package_uf2`).
 
 Why the nRF52840 boards get a compiled-in identity: their stock bootloaders (bossac on the Nano 33 BLE,
 UF2 / serial DFU on the XIAO) write only the application, not the PROVISION page; the ports fall back to
@@ -39,21 +29,25 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..device.provision import Identity, build_page, render_c_image
+from .. import boards
+from ..device.provision import SECRET_UMASK, Identity, build_page, render_c_image, tighten_tree, write_secret
 from ..errors import DysanError
 from . import emulator, keystore, uf2
 
 REPO = Path(__file__).resolve().parents[3]
-TARGETS = ("qemu", "host", "nano33ble", "xiao-sense", "esp32")
-EMULATED = ("qemu", "host")
-PIO_ENVS = {"nano33ble": "nano33ble", "xiao-sense": "xiao_ble_sense", "esp32": "esp32dev"}
-DRY_RUN_ONLY = ("nano33ble", "xiao-sense", "esp32")
+TARGETS = boards.TARGETS
+EMULATED = boards.EMULATED
+PIO_ENVS = boards.PIO_ENVS
+DRY_RUN_ONLY = boards.DRY_RUN_ONLY
+XIAO_BUILD = Path("firmware/build/xiao")
+"""Where ``make -C firmware xiao`` puts dysan.elf/.hex (and the dry run the UF2), relative to the repo."""
 ESP32_BOOTLOADER_OFFSET = 0x1000
 """Where the ESP32 (classic) ROM loads the second-stage bootloader from."""
 ESP32_PARTITION_TABLE_OFFSET = 0x8000
@@ -121,6 +115,9 @@ class FlashOptions:
     listen_port: int | None = None
     icount: int | None = 0
     jobs: int = 2
+    builder: str | None = None
+    """xiao-sense: 'pio' (PlatformIO) or 'make' (make -C firmware xiao, from ../shared/vendor); default: pio
+    when it is installed, else make."""
 
 
 def boards_root() -> Path:
@@ -200,23 +197,36 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
         steps.append(Step("write", "write firmware/build/generated/dysan_identity.c: the device identity compiled "
                           "into the image (the bootloader writes only the application; never commit this file)",
                           path=fw / "build" / "generated" / "dysan_identity.c", secret=True))
-    steps.append(Step("run", "build", ["pio", "run", "-e", env], cwd=repo))
+    builder = opts.builder or ("make" if t == "xiao-sense" and shutil.which("pio") is None else "pio")
+    if builder not in ("pio", "make") or (builder == "make" and t != "xiao-sense"):
+        raise DysanError(f"--builder {builder!r}: pio, or make for xiao-sense")
+    if builder == "make":
+        steps.append(Step("run", "build (the vendored Arduino core, no PlatformIO)",
+                          ["make", "-C", "firmware", f"-j{opts.jobs}", "xiao"], cwd=repo))
+        hex_file = repo / XIAO_BUILD / "dysan.hex"
+        plan.notes.append("built with make -C firmware xiao (PlatformIO not installed): the same sources and "
+                          "flags as platformio.ini's xiao_ble_sense, from ../shared/vendor/xiao-nrf52840")
+    else:
+        steps.append(Step("run", "build", ["pio", "run", "-e", env], cwd=repo))
+        hex_file = pio_build / "firmware.hex"
+    if t == "xiao-sense":
+        plan.image = hex_file
     if t == "nano33ble":
         steps.append(Step("run", "upload (bossac, after PlatformIO's 1200-baud touch)",
                           ["pio", "run", "-e", env, "-t", "upload", "--upload-port", upload_port], cwd=repo))
     elif t == "xiao-sense":
         method = opts.method or ("uf2" if opts.uf2_drive is not None else "nrfutil")
         if method == "uf2":
-            uf2_file = pio_build / "firmware.uf2"
-            steps.append(Step("write", f"convert {pio_build / 'firmware.hex'} to {uf2_file} (UF2, family "
-                              f"0x{uf2.FAMILY_NRF52840:08X})", path=uf2_file))
+            uf2_file = hex_file.with_suffix(".uf2")
+            steps.append(Step("write", f"convert {hex_file} to {uf2_file} (UF2, family "
+                              f"0x{uf2.FAMILY_NRF52840:08X}, checked)", path=uf2_file))
             drive = opts.uf2_drive or Path("/media/$USER/XIAO-SENSE")
             steps.append(Step("copy", f"copy {uf2_file} to {drive}/ (double-tap reset first: the bootloader drive)",
                               path=drive))
         elif method == "nrfutil":
-            pkg = pio_build / "firmware.zip"
+            pkg = hex_file.with_suffix(".zip")
             steps.append(Step("run", "DFU package", ["adafruit-nrfutil", "dfu", "genpkg", "--dev-type", "0x0052",
-                                                     "--application", str(pio_build / "firmware.hex"), str(pkg)]))
+                                                     "--application", str(hex_file), str(pkg)]))
             steps.append(Step("run", "serial DFU", ["adafruit-nrfutil", "--verbose", "dfu", "serial", "--package",
                                                     str(pkg), "-p", upload_port, "-b", "115200", "--singlebank",
                                                     "--touch", "1200"]))
@@ -246,6 +256,42 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
     return plan
 
 
+def package_uf2(hex_file: Path, uf2_file: Path, target: str = "xiao-sense") -> uf2.Uf2Summary:
+    """Converts the built image to UF2 and checks every block before it is kept (:func:`uf2.verify`): the
+    board's family id, addresses inside the application region of its layout (above the SoftDevice, below
+    the BUNDLE region: the bootloader must not touch the regions), the block count, and that the payloads
+    are exactly the image's bytes. Used by the real flash and by the dry run, which writes nothing else."""
+    board = boards.BOARDS[target]
+    layout = board.layout
+    if board.uf2_family is None or layout is None:
+        raise DysanError(f"{target} has no UF2 bootloader")
+    if not hex_file.is_file():
+        raise DysanError(f"{hex_file}: not built (make firmware-xiao, or the plan's build step)")
+    mem = uf2.parse_hex(hex_file.read_text())
+    if not mem:
+        raise DysanError(f"{hex_file}: holds no data")
+    image = uf2.blocks_from_memory(mem, board.uf2_family)
+    summary = uf2.verify(image, family=board.uf2_family, lo=layout.app_start, hi=layout.bundle, expect=mem)
+    uf2_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = uf2_file.with_suffix(".uf2.tmp")
+    tmp.write_bytes(image)
+    tmp.replace(uf2_file)
+    return summary
+
+
+def dry_run_package(plan: FlashPlan) -> list[str]:
+    """What the dry run of a UF2 board produces without a board: the UF2 of the image built now (identity
+    not regenerated), checked byte for byte. Lines for the plan's output; [] for other targets."""
+    if plan.target != "xiao-sense" or plan.image is None:
+        return []
+    uf2_file = plan.image.with_suffix(".uf2")
+    if not plan.image.is_file():
+        return [f"# UF2: {plan.image} not built yet (make firmware-xiao), so the UF2 was not produced"]
+    summary = package_uf2(plan.image, uf2_file, plan.target)
+    return [f"# UF2: wrote {uf2_file}: {summary.line()}; checked: family, addresses inside the application "
+            f"region, block numbering, payload = image"]
+
+
 @dataclass
 class FlashResult:
     plan: FlashPlan
@@ -271,29 +317,46 @@ def execute(plan: FlashPlan, opts: FlashOptions, *, on_step=None, runner=subproc
     identity, key_file, created = keystore.resolve(plan.key_file, create=True) if plan.key_file is not None \
         else keystore.resolve(None)
     result = FlashResult(plan, identity, key_file, created)
-    for st in plan.steps:
-        if on_step is not None:
-            on_step(st)
-        if st.kind == "run":
-            _run(st, runner)
-        elif st.kind == "write":
-            _write(st, plan, identity)
-        elif st.kind == "copy":
-            _copy(st, plan)
-        elif st.kind == "emulate":
-            assert plan.image is not None
-            result.emulator = emulator.start(plan.target, plan.image, identity, port=opts.listen_port,
-                                             icount=opts.icount)
-        elif st.kind == "upload":
-            _upload(plan, key_file)
+    # A build that compiles the key in (dysan_identity.c) writes it into objects and images: build under a
+    # umask that keeps them ours (0600 / 0700), and tighten what an earlier build left with wider modes.
+    key_in_build = any(st.path is not None and st.path.name == "dysan_identity.c" for st in plan.steps)
+    old_umask = os.umask(SECRET_UMASK) if key_in_build else None
+    try:
+        for st in plan.steps:
+            if on_step is not None:
+                on_step(st)
+            if st.kind == "run":
+                _run(st, runner)
+            elif st.kind == "write":
+                _write(st, plan, identity)
+            elif st.kind == "copy":
+                _copy(st, plan)
+            elif st.kind == "emulate":
+                assert plan.image is not None
+                result.emulator = emulator.start(plan.target, plan.image, identity, port=opts.listen_port,
+                                                 icount=opts.icount)
+            elif st.kind == "upload":
+                _upload(plan, key_file)
+    finally:
+        if old_umask is not None:
+            os.umask(old_umask)
+            for st in plan.steps:
+                if st.path is not None and st.path.name == "dysan_identity.c":
+                    tighten_tree(st.path.parent)
+            if plan.target in PIO_ENVS:
+                tighten_tree(REPO / ".pio" / "build" / PIO_ENVS[plan.target])
     return result
 
 
 def check_tools(plan: FlashPlan) -> None:
-    """Fails (one line) when a command of the plan is not installed -- before anything is written or a key made."""
+    """Fails (one line) when a command of the plan is not installed, or the UF2 drive it copies to is not
+    mounted -- before anything is written, built or a key made."""
     for st in plan.steps:
         if st.kind == "run" and st.argv and shutil.which(st.argv[0]) is None:
             raise DysanError(_missing_tool(st.argv[0]))
+        if st.kind == "copy" and st.path is not None and not st.path.is_dir():
+            raise DysanError(f"{st.path}: no such drive (double-tap reset to show the XIAO's UF2 drive); "
+                             "--dry-run shows and checks what would be copied")
 
 
 def _run(st: Step, runner) -> None:
@@ -307,8 +370,8 @@ def _run(st: Step, runner) -> None:
 
 
 def _missing_tool(tool: str) -> str:
-    hint = {"pio": " (install PlatformIO: pip install platformio)", "esptool.py": " (pip install esptool)",
-            "adafruit-nrfutil": " (pip install adafruit-nrfutil)"}.get(tool, "")
+    boards_extra = " (the board tools: pip install -e '.[boards]')"
+    hint = {"pio": boards_extra, "esptool.py": boards_extra, "adafruit-nrfutil": boards_extra}.get(tool, "")
     if tool in ("pio", "esptool.py", "adafruit-nrfutil"):
         return f"{tool} not found{hint}; this target is verified here only as a dry run (dysan flash --dry-run)"
     return f"{tool} not found{hint}"
@@ -324,10 +387,7 @@ def _write(st: Step, plan: FlashPlan, identity: Identity) -> None:
     elif st.path is not None and st.path.name == "dysan_identity.c":
         _write_secret(st.path, render_c_image(identity).encode())
     elif st.path is not None and st.path.suffix == ".uf2":
-        hex_file = st.path.with_suffix(".hex")
-        if not hex_file.is_file():
-            raise DysanError(f"{hex_file}: not built (the `pio run` step makes it)")
-        st.path.write_bytes(uf2.hex_to_uf2(hex_file.read_text()))
+        package_uf2(st.path.with_suffix(".hex"), st.path, plan.target)
     elif "provision.bin" in st.text and plan.target == "esp32":
         d = boards_root() / identity.device_id_hex
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -340,12 +400,7 @@ def _write(st: Step, plan: FlashPlan, identity: Identity) -> None:
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    write_secret(path, data)  # 0600 even over an existing, looser file
 
 
 def _copy(st: Step, plan: FlashPlan) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import serial
 
 from ..device.provision import Identity
-from ..device.session import DeviceError, Session
+from ..device.session import DeviceError, InfoNotAuthentic, Session
 from ..errors import DysanError
 from ..protocol.schema import ErrorCode
 from ..transport import LinkEvent, ReconnectPolicy, Transport, TransportError, open_transport, parse_spec
@@ -132,7 +132,11 @@ class DeviceLink:
             self.identity, self.key_source = self._find_key(device_id)
         if self.identity is not None:
             s.identity = self.identity
-            s.hello()  # creates and syncs the signer
+            try:
+                s.hello()  # creates and syncs the signer (only from an INFO that verifies with the key)
+            except InfoNotAuthentic:
+                raise DysanError(f"{self.key_source} is not the key of device {self.identity.device_id_hex} "
+                                 "(its INFO does not verify with it: AUTH_FAILED)") from None
             if self.require_key:
                 self._verify_key(s)
         self.session = s

@@ -5,6 +5,11 @@ acknowledges a sanitized window it happens to see -- an ACK releases the window 
 retransmission queue, and the monitor does not store windows, so acknowledging them would lose them for the
 client that does (``dysan stream``). The serial link has one client at a time; run the monitor when nothing
 else holds the port (or use it to watch a device between calibrate and stream).
+
+Real time: the sampling counters (samples acquired / missed, windows with gaps, late windows, RX overflows,
+the ring's worst backlog) are shown with the rest, a loss since the previous update is logged as a WARN line,
+and ``duty_percent`` is the share of the last interval the device was not asleep (STATS ``work_idle`` against
+``cycles``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from .link import DeviceLink
 STATS_FIELDS_SHOWN = ("uptime_ms", "frames_ok", "crc_errors", "cobs_errors", "length_errors", "header_errors",
                       "msg_errors", "auth_failures", "replays_refused", "windows_sent", "windows_acked",
                       "windows_dropped", "windows_retransmitted", "raw_windows_sent", "stage_windows",
-                      "candidates_scored", "sanitizer_runs")
+                      "candidates_scored", "sanitizer_runs", "samples_acquired", "samples_missed",
+                      "windows_with_gaps", "windows_late", "rx_overflows", "backlog_max")
+LOSS_FIELDS = ("samples_missed", "windows_with_gaps", "windows_late", "rx_overflows")
+"""Counters of something lost or late: an increase between two updates is logged as a WARN line."""
 
 
 def info_dict(info, signed: bool = False) -> dict:
@@ -45,6 +53,23 @@ def info_dict(info, signed: bool = False) -> dict:
 
 def stats_dict(st) -> dict:
     return {f: int(getattr(st, f)) for f in STATS_FIELDS_SHOWN}
+
+
+def duty_percent(prev, st) -> float | None:
+    """Busy share of the interval between two STATS (100 * (1 - d(work_idle) / d(cycles))), None without one."""
+    if prev is None:
+        return None
+    d_cycles = int(st.cycles) - int(prev.cycles)
+    if d_cycles <= 0:
+        return None
+    busy = d_cycles - (int(st.work_idle) - int(prev.work_idle))
+    return round(100.0 * max(0, busy) / d_cycles, 2)
+
+
+def losses(prev: dict, now: dict) -> list[str]:
+    """What was lost or late since the previous update, in words (nothing is dropped silently)."""
+    return [f"{k} +{now[k] - prev[k]} (total {now[k]})" for k in LOSS_FIELDS
+            if k in prev and k in now and now[k] > prev[k]]
 
 
 def level_name(level: int) -> str:
@@ -97,6 +122,7 @@ def run_monitor(link: DeviceLink, *, seconds: float | None = None, interval: flo
 
     s = start()
     next_stats = 0.0
+    prev_st = None
     deadline = None if seconds is None else t0 + seconds
     try:
         while deadline is None or time.monotonic() < deadline:
@@ -104,7 +130,14 @@ def run_monitor(link: DeviceLink, *, seconds: float | None = None, interval: flo
                 now = time.monotonic()
                 if now >= next_stats:
                     next_stats = now + interval
-                    res.stats = stats_dict(s.stats())
+                    st = s.stats()
+                    new = stats_dict(st)
+                    lost = losses(res.stats, new)
+                    if lost:
+                        log(int(LogLevel.WARN), "monitor: " + ", ".join(lost))
+                    duty = duty_percent(prev_st, st)
+                    prev_st = st
+                    res.stats = new | ({"duty_percent": duty} if duty is not None else {})
                     res.info = info_dict(s.hello())
                     if on_update is not None:
                         on_update(res)

@@ -203,8 +203,10 @@ class Streamer:
 
     def _check_ready(self, s: Session) -> None:
         info = s.info
-        missing = [what for what, ok in (("model bundle", info.bundle_valid), ("calibration RF", info.rf_loaded),
-                                         ("sensitive value", info.sensitive_set)) if not ok]
+        # No sensitive value is required: a two-valued attribute is never stated (docs/firmware.md, "The sensitive
+        # value"); a bundle of more values without one makes the device log "no sanitized output: ...".
+        missing = [what for what, ok in (("model bundle", info.bundle_valid), ("calibration RF", info.rf_loaded))
+                   if not ok]
         if missing:
             raise DysanError(f"device {bytes(info.device_id).hex()} lacks: {', '.join(missing)}; it sends no "
                              "sanitized window until flashed with a bundle and calibrated (dysan calibrate)")

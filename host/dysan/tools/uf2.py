@@ -16,6 +16,7 @@ bootloader, which the XIAO nRF52840 ships, uses ``0xADA52840``. PlatformIO build
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from ..errors import DysanError
 
@@ -98,3 +99,58 @@ def read_uf2(image: bytes) -> dict[int, bytes]:
             raise DysanError(f"UF2 block {i} is malformed")
         out[addr] = b[32:32 + size]
     return out
+
+
+@dataclass(frozen=True)
+class Uf2Summary:
+    """What a checked UF2 image writes: ``blocks`` blocks of 256 bytes from ``start`` to ``end``."""
+
+    blocks: int
+    start: int
+    end: int
+    family: int
+    payload_bytes: int
+
+    def line(self) -> str:
+        return (f"{self.blocks} blocks of {PAYLOAD} B, 0x{self.start:05X}-0x{self.end - 1:05X}, "
+                f"family 0x{self.family:08X}, {self.blocks * BLOCK} B file")
+
+
+def verify(image: bytes, *, family: int = FAMILY_NRF52840, lo: int, hi: int,
+           expect: dict[int, int] | None = None) -> Uf2Summary:
+    """Checks every byte a UF2 bootloader would act on, or raises DysanError (one line): both magics and the
+    end magic, the family flag and id, 256-byte payloads, 256-aligned addresses inside [lo, hi) with no page
+    written twice, block numbers 0..n-1, the same block count in every block, zero padding after the payload,
+    and -- with ``expect`` ({address: byte}, e.g. :func:`parse_hex` of the image it was made from) -- that
+    the payloads are exactly those bytes (0xFF in the gaps of a page) and cover all of them."""
+    if not image or len(image) % BLOCK:
+        raise DysanError(f"UF2 image of {len(image)} B is not a whole number of {BLOCK}-byte blocks")
+    n = len(image) // BLOCK
+    seen: set[int] = set()
+    for i in range(n):
+        b = image[i * BLOCK:(i + 1) * BLOCK]
+        m0, m1, flags, addr, size, no, total, fam = _HEAD.unpack_from(b, 0)
+        (end,) = struct.unpack_from("<I", b, BLOCK - 4)
+        where = f"UF2 block {i} (0x{addr:05X})"
+        if (m0, m1, end) != (MAGIC0, MAGIC1, MAGIC_END):
+            raise DysanError(f"{where}: bad magic")
+        if not flags & FLAG_FAMILY or fam != family:
+            raise DysanError(f"{where}: family 0x{fam:08X} (flags 0x{flags:08X}), want 0x{family:08X}")
+        if size != PAYLOAD or no != i or total != n:
+            raise DysanError(f"{where}: payload {size}, block {no} of {total}, want {PAYLOAD}, {i} of {n}")
+        if addr % PAYLOAD or not (lo <= addr and addr + PAYLOAD <= hi):
+            raise DysanError(f"{where}: outside 0x{lo:05X}-0x{hi:05X} or not {PAYLOAD}-aligned")
+        if addr in seen:
+            raise DysanError(f"{where}: page written twice")
+        seen.add(addr)
+        if any(b[32 + PAYLOAD:BLOCK - 4]):
+            raise DysanError(f"{where}: non-zero padding after the payload")
+        if expect is not None:
+            want = bytes(expect.get(addr + j, 0xFF) for j in range(PAYLOAD))
+            if b[32:32 + PAYLOAD] != want:
+                raise DysanError(f"{where}: payload differs from the image")
+    if expect is not None:
+        missing = {a - a % PAYLOAD for a in expect} - seen
+        if missing:
+            raise DysanError(f"UF2 image lacks {len(missing)} page(s) of the image, first 0x{min(missing):05X}")
+    return Uf2Summary(n, min(seen), max(seen) + PAYLOAD, family, n * PAYLOAD)

@@ -11,6 +11,12 @@ The three streams are reshuffled every epoch from one seeded generator, so a run
 seed (TF op determinism is switched on; each worker runs TF single-threaded). After every epoch the models,
 the three optimizers and the history are checkpointed: a killed run resumes at the last finished epoch
 with identical results.
+
+Issue-15 options (all off by default, see ``docs/evaluation.md`` "Hardened training"): an ensemble of
+discriminators re-initialised on a staggered schedule and trained on a replay buffer of earlier sanitizer
+outputs (``adversaries``, ``reset_every``, ``replay``), a feature adversary and an identity adversary
+(:mod:`dysan.nets.adversaries`), a per-window maximum-entropy privacy term and moment matching
+(:mod:`.privacy`), and the on-device random transform (:mod:`dysan.jitter`) that S is trained through.
 """
 
 from __future__ import annotations
@@ -48,14 +54,64 @@ class TrainConfig:
     monitor_windows: int = 2048
     loss: str = "dysan"
     """The sanitizer's objective (:mod:`.variants`): ``dysan`` or a baseline's (``gen``, ``olympus``, ``msda``)."""
+    privacy_loss: str = "ber"
+    """``ber``: the paper's |0.5 − softBER|; ``entropy``: per-window KL to uniform (:mod:`.privacy`)."""
+    adversaries: int = 1
+    """Discriminators in the ensemble (each its own network and optimizer)."""
+    reset_every: int = 0
+    """Re-initialise each ensemble member every this many epochs, staggered across members (0: never)."""
+    replay: float = 0.0
+    """Share of every adversary batch drawn from the replay buffer of earlier sanitizer outputs."""
+    adversary_agg: str = "max"
+    """How the privacy terms of several adversaries combine: ``max`` (the strongest) or ``mean``."""
+    feature_adversary: bool = False
+    """Add an adversary on differentiable RF-like window statistics (:mod:`dysan.nets.adversaries`)."""
+    identity_adversary: bool = False
+    """Add an adversary predicting the training subject (needs subject ids in data.npz)."""
+    moment_match: float = 0.0
+    """Weight (times α) of the within-activity moment matching of window statistics between groups."""
+    jitter: bool = False
+    """Train S through the on-device random rotation + gain (:mod:`dysan.jitter`)."""
+    jitter_angle: float = 10.0
+    """Max rotation per axis (degrees) of the jitter."""
+    jitter_gain: float = 0.1
+    """Max relative gain change of the jitter."""
 
     def to_dict(self) -> dict:
-        """Settings as plain data. ``loss`` is left out when it is the default, so the config.json of a DySan
-        run is the same as before the option existed (older runs stay resumable)."""
-        d = asdict(self)
-        if d["loss"] == "dysan":
-            del d["loss"]
-        return d
+        """Settings as plain data. A setting is left out when it has its *legacy* value (what runs did before
+        the option existed), so older runs' config.json stay equal and resumable; :meth:`from_dict` fills
+        missing settings with the legacy value, never with a (possibly changed) default."""
+        return {k: v for k, v in asdict(self).items() if k not in LEGACY or LEGACY[k] != v}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**{**LEGACY, **d})
+
+    @property
+    def hardened(self) -> bool:
+        """True when any issue-15 option is on (the training step takes the general path)."""
+        return any(getattr(self, k) != v for k, v in LEGACY.items() if k != "loss")
+
+    def jitter_params(self):
+        from ..jitter import JitterParams
+
+        return JitterParams(self.jitter_angle, self.jitter_gain)
+
+
+LEGACY: dict = {"loss": "dysan", "privacy_loss": "ber", "adversaries": 1, "reset_every": 0, "replay": 0.0,
+                "adversary_agg": "max", "feature_adversary": False, "identity_adversary": False,
+                "moment_match": 0.0, "jitter": False, "jitter_angle": 10.0, "jitter_gain": 0.1}
+"""The value of every setting added after the first runs, as those runs had it (their config.json omits them)."""
+HARDENED: dict = {"privacy_loss": "entropy", "adversaries": 3, "reset_every": 3, "replay": 0.5,
+                  "feature_adversary": True, "identity_adversary": True, "moment_match": 1.0}
+"""The combination of issue-15 options ``dysan train --hardened`` applies (and the ablation's ``combined`` row
+with ``jitter`` added). Without the jitter: the firmware and ``dysan evaluate`` do not apply it yet."""
+REPLAY_WINDOWS = 1024
+"""Training windows whose sanitized outputs are stored in the replay buffer at the end of every epoch."""
+REPLAY_EPOCHS = 10
+"""Epochs of outputs the replay buffer keeps (the oldest are dropped)."""
+STATS_WINDOWS = 4096
+"""Raw training windows the feature statistics are standardized on."""
 
 
 def configure_tf(threads: int, seed: int) -> None:
@@ -118,12 +174,107 @@ def pretrain_shared(run_dir: Path, cfg: TrainConfig, log: Callable[[str], None] 
     target.mkdir(parents=True, exist_ok=True)
     P.save_weights(target / "P.weights.h5")
     D.save_weights(target / "D.weights.h5")
+    extra = _pretrain_extra(target, run_dir, cfg, arr)
     mon = _monitor_subset(len(arr["x_test"]), cfg.monitor_windows, cfg.seed)
     p_acc = float((P.predict(arr["x_test"][mon], verbose=0).argmax(1) == arr["ya_test"][mon]).mean())
     d_acc = float((D.predict(arr["x_test"][mon], verbose=0).argmax(1) == arr["ys_test"][mon]).mean())
     (target / "done.json").write_text(json.dumps({"epochs": cfg.pretrain_epochs, "seconds": time.time() - t0,
-                                                  "P_raw_accuracy": p_acc, "D_raw_accuracy": d_acc}, indent=2))
+                                                  "P_raw_accuracy": p_acc, "D_raw_accuracy": d_acc, **extra},
+                                                 indent=2))
     log(f"shared warm start: P {100 * p_acc:.1f} %, D {100 * d_acc:.1f} % on raw monitor windows")
+
+
+def _stats_subset(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 104729)
+    return np.sort(rng.choice(n, size=min(n, STATS_WINDOWS), replace=False))
+
+
+def _standardizer(run_dir: Path, arr: dict, cfg: TrainConfig):
+    """The feature statistics' standardizer (None when no option needs it). Same constants in every worker."""
+    if not (cfg.feature_adversary or cfg.moment_match > 0):
+        return None
+    from ..nets.adversaries import StatsStandardizer
+
+    norm = json.loads((run_dir / "config.json").read_text())["normalization"]
+    x = arr["x_train"]
+    return StatsStandardizer(norm["center"], norm["scale"], x[_stats_subset(len(x), cfg.seed)])
+
+
+def _norm_constants(run_dir: Path):
+    norm = json.loads((run_dir / "config.json").read_text())["normalization"]
+    return (np.asarray(norm["center"], dtype=np.float32), np.asarray(norm["scale"], dtype=np.float32))
+
+
+def subject_labels(arr: dict) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training-subject ids 0..K−1 of the train windows, the test windows' ids (−1: not a training subject), K."""
+    if "subj_train" not in arr:
+        from ..errors import DysanError
+
+        raise DysanError("--identity-adversary needs subject ids in data.npz: this run was prepared before "
+                         "they were stored; train into a new --out")
+    train_subjects = np.unique(arr["subj_train"])
+    lookup = np.full(int(max(arr["subj_train"].max(), arr["subj_test"].max())) + 1, -1, dtype=np.int32)
+    lookup[train_subjects] = np.arange(len(train_subjects), dtype=np.int32)
+    return lookup[arr["subj_train"]], lookup[arr["subj_test"]], len(train_subjects)
+
+
+def _pretrain_extra(target: Path, run_dir: Path, cfg: TrainConfig, arr: dict) -> dict:
+    """Warm start of the feature and identity adversaries on raw windows (same epochs as P / D)."""
+    import keras
+
+    from ..nets import adversaries
+
+    out = {}
+    jobs = []
+    if cfg.feature_adversary:
+        stdz = _standardizer(run_dir, arr, cfg)
+        z = np.concatenate([stdz(arr["x_train"][i:i + 2048]).numpy() for i in range(0, len(arr["x_train"]), 2048)])
+        jobs.append(("F", adversaries.feature_adversary(2), z, arr["ys_train"]))
+    if cfg.identity_adversary:
+        sid, _, k = subject_labels(arr)
+        jobs.append(("I", adversaries.identity_adversary(k), arr["x_train"], sid))
+    for name, model, x, y in jobs:
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        hist = model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.pretrain_epochs, verbose=0, shuffle=True)
+        model.save_weights(target / f"{name}.weights.h5")
+        out[f"{name}_raw_train_accuracy"] = float(hist.history["accuracy"][-1])
+    return out
+
+
+@dataclass
+class _Adversary:
+    """One adversary of the sanitizer: a network, its optimizer, which labels it predicts, what it reads."""
+
+    name: str
+    model: object
+    opt: object
+    target: str
+    """``sens`` (the attribute) or ``subject`` (training-subject id)."""
+    n_classes: int
+    on_stats: bool
+    member: int | None = None
+    """Index in the discriminator ensemble (None for the feature / identity adversaries)."""
+
+
+def _reinit(adv: _Adversary, builder: Callable, seed: int) -> None:
+    """Fresh random weights and a fresh optimizer state (a member of the staggered-reset ensemble)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    fresh = builder()
+    for v, w in zip(adv.model.weights, fresh.weights, strict=True):
+        v.assign(w)
+    for v in adv.opt.variables:
+        v.assign(np.zeros(v.shape, dtype=v.dtype))
+
+
+def _resets(cfg: TrainConfig, epoch: int) -> list[int]:
+    """Ensemble members re-initialised at the start of ``epoch`` (member k is offset by k·R/N epochs)."""
+    if cfg.reset_every <= 0 or epoch == 0:
+        return []
+    r, n = cfg.reset_every, cfg.adversaries
+    return [k for k in range(n) if (epoch + (k * r) // n) % r == 0]
 
 
 def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainConfig) -> dict:
@@ -138,7 +289,7 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     import keras
     import tensorflow as tf
 
-    from . import variants
+    from . import privacy, variants
     from .losses import hard_ber
 
     arr = load_arrays(run_dir)
@@ -146,85 +297,215 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     x, ya, ys = arr["x_train"], arr["ya_train"].astype(np.int32), arr["ys_train"].astype(np.int32)
     mon = _monitor_subset(len(arr["x_test"]), cfg.monitor_windows, cfg.seed)
     xm, yam, ysm = arr["x_test"][mon], arr["ya_test"][mon], arr["ys_test"][mon]
+    variant = variants.get(cfg.loss)
+    hardened = cfg.hardened
+    if hardened and cfg.loss not in ("dysan", "gen"):
+        from ..errors import DysanError
+
+        raise DysanError(f"the hardened-training options apply to --loss dysan or gen, not {cfg.loss}")
+    if cfg.adversaries < 1:
+        from ..errors import DysanError
+
+        raise DysanError("--adversaries must be at least 1")
+    sid = np.zeros(len(x), dtype=np.int32)
+    sid_m = np.full(len(mon), -1, dtype=np.int32)
+    n_subj = 1
+    if cfg.identity_adversary:
+        sid, sid_test, n_subj = subject_labels(arr)
+        sid_m = sid_test[mon]
+    stdz = _standardizer(run_dir, arr, cfg)
 
     S, P, D = build_models(cfg, n_act, n_sens)
     shared = run_dir / "shared"
-    if (shared / "done.json").exists():
+    warm = (shared / "done.json").exists()
+    if warm:
         P.load_weights(shared / "P.weights.h5")
         D.load_weights(shared / "D.weights.h5")
     opt_s, opt_p, opt_d = (keras.optimizers.Adam(cfg.learning_rate) for _ in range(3))
-    for opt, model in ((opt_s, S), (opt_p, P), (opt_d, D)):
+    advs = [_Adversary("D", D, opt_d, "sens", n_sens, False, 0)]
+    builders: dict[str, Callable] = {"D": lambda: build_models(cfg, n_act, n_sens)[2]}
+    for k in range(1, cfg.adversaries):
+        model = build_models(cfg, n_act, n_sens)[2]
+        if warm:
+            model.load_weights(shared / "D.weights.h5")
+        advs.append(_Adversary(f"D{k}", model, keras.optimizers.Adam(cfg.learning_rate), "sens", n_sens, False, k))
+        builders[f"D{k}"] = builders["D"]
+    if cfg.feature_adversary or cfg.identity_adversary:
+        from ..nets import adversaries
+
+        if cfg.feature_adversary:
+            model = adversaries.feature_adversary(n_sens)
+            if (shared / "F.weights.h5").exists():
+                model.load_weights(shared / "F.weights.h5")
+            advs.append(_Adversary("F", model, keras.optimizers.Adam(cfg.learning_rate), "sens", n_sens, True))
+        if cfg.identity_adversary:
+            model = adversaries.identity_adversary(n_subj)
+            if (shared / "I.weights.h5").exists():
+                model.load_weights(shared / "I.weights.h5")
+            advs.append(_Adversary("I", model, keras.optimizers.Adam(cfg.learning_rate), "subject", n_subj, False))
+    for opt, model in ((opt_s, S), (opt_p, P), *((a.opt, a.model) for a in advs)):
         opt.build(model.trainable_variables)
     epoch_var = tf.Variable(0, dtype=tf.int64)
-    ckpt = tf.train.Checkpoint(S=S, P=P, D=D, opt_s=opt_s, opt_p=opt_p, opt_d=opt_d, epoch=epoch_var)
+    tracked = {"S": S, "P": P, "D": D, "opt_s": opt_s, "opt_p": opt_p, "opt_d": opt_d, "epoch": epoch_var}
+    for a in advs[1:]:
+        tracked[a.name] = a.model
+        tracked[f"opt_{a.name.lower()}"] = a.opt
+    ckpt = tf.train.Checkpoint(**tracked)
     manager = tf.train.CheckpointManager(ckpt, str(out / "ckpt"), max_to_keep=1)
     history_path = out / "history.json"
+    replay_path = out / "ckpt" / "replay.npz"
     history: list[dict] = []
+    replay: list[dict[str, np.ndarray]] = []
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).expect_partial()
         history = json.loads(history_path.read_text()) if history_path.exists() else []
         history = history[: int(epoch_var.numpy())]
+        if cfg.replay > 0 and replay_path.exists():
+            with np.load(replay_path) as z:
+                replay = [{k: z[f"{e}_{k}"] for k in ("s", "ys", "sid")} for e in range(int(z["n"]))]
     start = int(epoch_var.numpy())
 
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    center, scale = _norm_constants(run_dir)
+    center_t, scale_t = tf.constant(center), tf.constant(scale)
+    jparams = cfg.jitter_params()
 
     def accuracy(logits, labels):
         return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels), tf.float32))
 
-    variant = variants.get(cfg.loss)
+    def emit(s, m):
+        """What leaves the device: S's output, through the jitter when it is on (float twin of dysan.jitter)."""
+        if m is None:
+            return s
+        counts = s * scale_t + center_t
+        acc = tf.einsum("bij,btj->bti", m[:, 0], counts[..., 0:3])
+        gyro = tf.einsum("bij,btj->bti", m[:, 1], counts[..., 3:6])
+        return (tf.concat([acc, gyro], axis=-1) - center_t) / scale_t
+
+    def adv_logits(a: _Adversary, s, z):
+        return a.model(z if a.on_stats else s, training=True)
 
     @tf.function(reduce_retracing=True)
-    def batch_step(xb, yab, ysb, xp, yap, xd, ysd):
+    def batch_step(xb, yab, ysb, sb, mb, xp, yap, mp, xd, ysd, sidd, md, rd, rysd, rsidd):
         with tf.GradientTape() as tape:
-            s = S(xb, training=True)
-            pl, dl = P(s, training=False), D(s, training=False)
-            j, l_act, l_sens, l_dist = variants.objective(variant, point, xb, s, pl, dl, yab, ysb, n_act, n_sens)
+            s_raw = S(xb, training=True)
+            s = emit(s_raw, mb)
+            pl = P(s, training=False)
+            if not hardened:
+                dl = D(s, training=False)
+                j, l_act, l_sens, l_dist = variants.objective(variant, point, xb, s, pl, dl, yab, ysb, n_act, n_sens)
+                l_mm = tf.constant(0.0)
+            else:
+                z = stdz(s) if stdz is not None else None
+                terms = [privacy.term(cfg.privacy_loss, a.model(z if a.on_stats else s, training=False),
+                                      ysb if a.target == "sens" else sb, a.n_classes) for a in advs]
+                l_sens = privacy.aggregate(cfg.adversary_agg, terms)
+                from .losses import soft_ber
+
+                l_act = soft_ber(pl, yab, n_act)
+                l_dist = tf.reduce_mean(tf.abs(s_raw - xb))
+                w_act, w_sens, w_dist = variant.weights(point)
+                j = w_act * l_act + w_sens * l_sens + w_dist * l_dist
+                l_mm = tf.constant(0.0)
+                if cfg.moment_match > 0:
+                    l_mm = privacy.moment_matching(z, yab, ysb, n_act)
+                    j = j + w_sens * cfg.moment_match * l_mm
         opt_s.apply_gradients(zip(tape.gradient(j, S.trainable_variables), S.trainable_variables, strict=True))
-        p_loss = d_loss = 0.0
-        p_hit = d_hit = 0.0
+        p_loss = p_hit = 0.0
         for k in range(cfg.k_pred):
-            sp = S(xp[k], training=False)
+            sp = emit(S(xp[k], training=False), None if mp is None else mp[k])
             with tf.GradientTape() as tape:
                 logits = P(sp, training=True)
                 loss = ce(yap[k], logits)
             opt_p.apply_gradients(zip(tape.gradient(loss, P.trainable_variables), P.trainable_variables, strict=True))
             p_loss += loss / cfg.k_pred
             p_hit += accuracy(logits, yap[k]) / cfg.k_pred
+        a_loss = [0.0] * len(advs)
+        a_hit = [0.0] * len(advs)
         for k in range(cfg.k_disc):
-            sd = S(xd[k], training=False)
-            with tf.GradientTape() as tape:
-                logits = D(sd, training=True)
-                loss = ce(ysd[k], logits)
-            opt_d.apply_gradients(zip(tape.gradient(loss, D.trainable_variables), D.trainable_variables, strict=True))
-            d_loss += loss / cfg.k_disc
-            d_hit += accuracy(logits, ysd[k]) / cfg.k_disc
-        return tf.stack([j, l_act, l_sens, l_dist, p_loss, d_loss, p_hit, d_hit])
+            sd = emit(S(xd[k], training=False), None if md is None else md[k])
+            ys_k, sid_k = ysd[k], sidd[k]
+            if rd is not None:
+                sd = tf.concat([sd, rd[k]], axis=0)
+                ys_k, sid_k = tf.concat([ys_k, rysd[k]], axis=0), tf.concat([sid_k, rsidd[k]], axis=0)
+            zd = stdz(sd) if stdz is not None else None
+            for i, a in enumerate(advs):
+                labels = ys_k if a.target == "sens" else sid_k
+                with tf.GradientTape() as tape:
+                    logits = adv_logits(a, sd, zd)
+                    loss = ce(labels, logits)
+                a.opt.apply_gradients(zip(tape.gradient(loss, a.model.trainable_variables),
+                                          a.model.trainable_variables, strict=True))
+                a_loss[i] += loss / cfg.k_disc
+                a_hit[i] += accuracy(logits, labels) / cfg.k_disc
+        extra = [l_mm, *a_hit] if hardened else []
+        return tf.stack([j, l_act, l_sens, l_dist, p_loss, a_loss[0], p_hit, a_hit[0], *extra])
 
     @tf.function(reduce_retracing=True)
-    def monitor_step(xb):
-        s = S(xb, training=False)
-        return s, P(s, training=False), D(s, training=False)
+    def sanitize_step(xb, mb):
+        return emit(S(xb, training=False), mb)
+
+    def jitter_mats(rng: np.random.Generator, shape: tuple[int, ...]):
+        if not cfg.jitter:
+            return None
+        from .. import jitter
+
+        counters = rng.integers(0, 2**32, size=int(np.prod(shape)), dtype=np.uint64)
+        return jitter.float_matrices(cfg.seed + 17, counters, jparams).reshape(*shape, 2, 3, 3)
 
     n = len(x)
     bs = min(cfg.batch_size, n)
     iters = max(1, n // bs)
+    n_rep = round(bs * cfg.replay) if cfg.replay > 0 else 0
     names = ["J_S", "L_act", "L_sens", "L_dist", "P_loss", "D_loss", "P_train_acc", "D_train_acc"]
+    if hardened:
+        names += ["L_mm", *(f"{a.name}_train_acc" for a in advs)]
     progress_path = out / "progress.json"
     t_start = time.time()
     for epoch in range(start, cfg.epochs):
         rng = np.random.default_rng([cfg.seed, index, epoch])
         order_s, order_p, order_d = (rng.permutation(n) for _ in range(3))
+        jrng = np.random.default_rng([cfg.seed, index, epoch, 1])
+        resets = _resets(cfg, epoch)
+        for k in resets:
+            a = advs[k]
+            _reinit(a, builders[a.name], cfg.seed * 7919 + index * 104729 + epoch * 31 + k)
         sums = np.zeros(len(names))
         t0 = time.time()
         for i in range(iters):
             bsl = order_s[i * bs:(i + 1) * bs]
             bp = np.stack([order_p[((i * cfg.k_pred + k) * bs) % (n - bs + 1):][:bs] for k in range(cfg.k_pred)])
-            bd = np.stack([order_d[((i * cfg.k_disc + k) * bs) % (n - bs + 1):][:bs] for k in range(cfg.k_disc)])
-            vals = batch_step(x[bsl], ya[bsl], ys[bsl], x[bp], ya[bp], x[bd], ys[bd])
+            use_replay = n_rep > 0 and bool(replay)
+            cur = bs - n_rep if use_replay else bs
+            bd = np.stack([order_d[((i * cfg.k_disc + k) * bs) % (n - bs + 1):][:cur] for k in range(cfg.k_disc)])
+            rd = rysd = rsidd = None
+            if use_replay:
+                pool_s = np.concatenate([r["s"] for r in replay])
+                pool_ys = np.concatenate([r["ys"] for r in replay])
+                pool_sid = np.concatenate([r["sid"] for r in replay])
+                pick = jrng.integers(0, len(pool_s), size=(cfg.k_disc, n_rep))
+                rd, rysd, rsidd = pool_s[pick], pool_ys[pick], pool_sid[pick]
+            vals = batch_step(x[bsl], ya[bsl], ys[bsl], sid[bsl], jitter_mats(jrng, (len(bsl),)),
+                              x[bp], ya[bp], jitter_mats(jrng, bp.shape),
+                              x[bd], ys[bd], sid[bd], jitter_mats(jrng, bd.shape), rd, rysd, rsidd)
             sums += vals.numpy()
         rec = {name: float(v) for name, v in zip(names, sums / iters, strict=True)}
-        s_m, p_m, d_m = (t.numpy() for t in monitor_step(xm))
-        p_pred, d_pred = p_m.argmax(1), d_m.argmax(1)
+        if cfg.replay > 0:
+            pick = np.sort(jrng.choice(n, size=min(n, REPLAY_WINDOWS), replace=False))
+            replay.append({"s": sanitize_step(x[pick], jitter_mats(jrng, (len(pick),))).numpy(),
+                           "ys": ys[pick], "sid": sid[pick]})
+            replay = replay[-REPLAY_EPOCHS:]
+        m_mon = None
+        if cfg.jitter:
+            from .. import jitter
+
+            m_mon = jitter.float_matrices(cfg.seed + 23, np.arange(len(xm), dtype=np.uint64), jparams)
+        s_m = sanitize_step(xm, m_mon).numpy()
+        strongest = advs[0]
+        if hardened:
+            strongest = max((a for a in advs if a.member is not None), key=lambda a: rec[f"{a.name}_train_acc"])
+        p_pred = P(s_m, training=False).numpy().argmax(1)
+        d_pred = strongest.model(s_m, training=False).numpy().argmax(1)
         rec.update({
             "epoch": epoch + 1,
             "seconds": time.time() - t0,
@@ -234,16 +515,36 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
             "D_monitor_ber": float(hard_ber(d_pred, ysm, n_sens)),
             "distortion_monitor": float(np.abs(s_m - xm).mean()),
         })
+        if hardened:
+            rec["strongest_D"] = strongest.name
+            rec["reset"] = [advs[k].name for k in resets]
+            z_m = stdz(tf.constant(s_m)).numpy() if stdz is not None else None
+            for a in advs[1:]:
+                labels = ysm if a.target == "sens" else sid_m
+                keep = labels >= 0
+                if keep.any():
+                    pred = a.model(z_m if a.on_stats else s_m, training=False).numpy().argmax(1)
+                    rec[f"{a.name}_monitor_acc"] = float((pred[keep] == labels[keep]).mean())
         history.append(rec)
         epoch_var.assign(epoch + 1)
         manager.save()
+        if cfg.replay > 0:
+            tmp = replay_path.with_suffix(".tmp.npz")
+            np.savez(tmp, n=len(replay), **{f"{e}_{k}": r[k] for e, r in enumerate(replay) for k in r})
+            tmp.replace(replay_path)
         history_path.write_text(json.dumps(history, indent=1))
         elapsed = time.time() - t_start
         progress_path.write_text(json.dumps({"epoch": epoch + 1, "epochs": cfg.epochs, "seconds": elapsed,
                                              "last": rec}))
+    best = advs[0]
+    if history and hardened:
+        best = next(a for a in advs if a.name == history[-1]["strongest_D"])
     S.save(out / "S.keras")
     P.save(out / "P.keras")
-    D.save(out / "D.keras")
+    best.model.save(out / "D.keras")
+    for a in advs[1:]:
+        if a.member is None:
+            a.model.save_weights(out / f"{a.name}.weights.h5")
     final = history[-1] if history else {}
     result = {
         "point": point.to_dict(),
@@ -255,7 +556,6 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     done.write_text(json.dumps(result, indent=2))
     _plot_history(history, out / "curves.png", point)
     return result
-
 
 def _plot_history(history: list[dict], target: Path, point: GridPoint) -> None:
     import matplotlib

@@ -4,8 +4,9 @@ A run directory holds everything a later step needs::
 
     config.json        data spec, protocol, split (fold, seed, sizes), attribute, activity map, family,
                        grid, training settings, normalization — enough to rebuild the exact split
-    data.npz           the normalized train/test arrays the workers read (no re-loading per worker)
-    shared/            the P/D warm start shared by the grid
+    data.npz           the normalized train/test arrays the workers read (no re-loading per worker), with
+                       each window's subject index (identity adversary)
+    shared/            the P/D (and feature / identity adversary) warm start shared by the grid
     models/<point>/    S.keras P.keras D.keras, history.json, curves.png, done.json (+ ckpt/ while running)
     summary.json       per model final metrics and times; total wall time
     grid.png           final monitor accuracies and distortion over the (α, λ) grid
@@ -61,20 +62,7 @@ def prepare_run(run_dir: Path, data: str, activities: str, attribute: str, proto
             return existing
     ds, ws = prepare(data, activities=activities, attribute=attribute)
     split = make_split(ws, protocol, fold=fold, n_folds=folds, seed=split_seed)
-    norm = Normalization.fit(ws.x[split.train])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "data.tmp.npz"
-    np.savez(
-        tmp,
-        x_train=norm.normalize(ws.x[split.train]),
-        ya_train=ws.activity[split.train],
-        ys_train=ws.sensitive[split.train],
-        x_test=norm.normalize(ws.x[split.test]),
-        ya_test=ws.activity[split.test],
-        ys_test=ws.sensitive[split.test],
-        n_act=np.int64(len(ws.classes)),
-    )
-    tmp.replace(run_dir / "data.npz")
+    norm = write_arrays(run_dir, ws, split)
     config = {
         **wanted,
         "synthetic": ds.synthetic,
@@ -90,9 +78,30 @@ def prepare_run(run_dir: Path, data: str, activities: str, attribute: str, proto
     return config
 
 
+def write_arrays(run_dir: Path, ws, split) -> Normalization:
+    """Fit the normalization on the training windows and write data.npz (atomically); returns it."""
+    norm = Normalization.fit(ws.x[split.train])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "data.tmp.npz"
+    np.savez(
+        tmp,
+        x_train=norm.normalize(ws.x[split.train]),
+        ya_train=ws.activity[split.train],
+        ys_train=ws.sensitive[split.train],
+        x_test=norm.normalize(ws.x[split.test]),
+        ya_test=ws.activity[split.test],
+        ys_test=ws.sensitive[split.test],
+        subj_train=ws.subject[split.train].astype(np.int32),
+        subj_test=ws.subject[split.test].astype(np.int32),
+        n_act=np.int64(len(ws.classes)),
+    )
+    tmp.replace(run_dir / "data.npz")
+    return norm
+
+
 def _pool_task(job: tuple[str, dict, int, dict]) -> dict:
     run_dir, point, index, cfg = job
-    return train_point(run_dir, GridPoint(point["alpha"], point["lambda"]), index, TrainConfig(**cfg))
+    return train_point(run_dir, GridPoint(point["alpha"], point["lambda"]), index, TrainConfig.from_dict(cfg))
 
 
 class _Watcher:

@@ -106,6 +106,19 @@ VARIANTS: dict[str, LossVariant] = {
     "msda": LossVariant("msda", "MSDA", _msda_terms, True, GridPoint(0.4, 0.4),
                         "λ·CE(P) − α·CE(D) + (1−α−λ)·MSE"),
 }
+
+
+def _orf_terms(x, s, p_logits, d_logits, y_act, y_sens, n_act: int, n_sens: int):
+    raise DysanError("the ORF baseline has no adversarial objective: it is trained by dysan train --loss orf "
+                     "(dysan.train.orf), not by the training loop")
+
+
+# ORF (random-forest feature selection, the paper's reference [4]) is not trained by Algorithm 1: its entry
+# names and labels it for the CLI and the evaluation; dysan.train.orf builds its S/P/D (see that module).
+VARIANTS["orf"] = LossVariant("orf", "ORF", _orf_terms, False, GridPoint(0.5, 0.5),
+                              "RF-selected components: keep k iff λ·importance_activity ≥ α·importance_attribute")
+NOT_ADVERSARIAL = frozenset({"orf"})
+"""Variants built by their own module instead of the training loop."""
 DEFAULT = "dysan"
 
 

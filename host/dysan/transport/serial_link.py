@@ -24,6 +24,7 @@ from typing import Any
 import serial
 import serial.tools.list_ports
 
+from dysan.boards import usb_guesses
 from dysan.transport.base import (
     DEFAULT_BAUDRATE,
     PYSERIAL_URL_SCHEMES,
@@ -290,21 +291,16 @@ class SerialTransport(Transport):
 
 
 #: (VID, PID or None for any) -> what the port probably is. The firmware targets the nRF52840 boards
-#: (native USB CDC) and ESP32 DevKits (a USB-UART bridge chip in front of UART0).
+#: (native USB CDC) and ESP32 DevKits (a USB-UART bridge chip in front of UART0). The boards' own ids come
+#: from the boards table (dysan.boards); the vendor-wide guesses below are for everything else.
 KNOWN_USB_IDS: dict[tuple[int, int | None], str] = {
-    (0x2341, 0x805A): "Arduino Nano 33 BLE (nRF52840)",
-    (0x2341, 0x005A): "Arduino Nano 33 BLE (nRF52840, bootloader)",
+    **usb_guesses(),
     (0x2341, None): "Arduino board",
-    (0x2886, 0x8045): "Seeed XIAO nRF52840",
-    (0x2886, 0x0045): "Seeed XIAO nRF52840 (bootloader)",
     (0x2886, None): "Seeed Studio board (XIAO nRF52840?)",
     (0x1915, None): "Nordic Semiconductor device (nRF52840 Dongle/DK?)",
     (0x1366, None): "SEGGER J-Link VCOM (nRF52840 DK?)",
     (0x239A, None): "Adafruit board (nRF52840 Feather?)",
-    (0x10C4, 0xEA60): "CP210x USB-UART (typical ESP32 DevKit)",
     (0x10C4, None): "Silicon Labs USB-UART (ESP32 board?)",
-    (0x1A86, 0x7523): "CH340 USB-UART (typical ESP32 board)",
-    (0x1A86, 0x55D4): "CH9102 USB-UART (typical ESP32 board)",
     (0x1A86, None): "WCH USB-UART (ESP32 board?)",
     (0x0403, None): "FTDI USB-UART (ESP32 board or adapter)",
     (0x303A, None): "Espressif native USB (ESP32-S3/C3)",

@@ -1,0 +1,144 @@
+"""On-device randomness: a per-window random rotation and gain applied to the sanitized window before it leaves.
+
+Why: an attacker retrained on sanitized windows reads a person's mount angle from the per-axis gravity
+means (a per-person fingerprint, hence gender within-subject). A small random rotation per window, from a
+seed that stays on the device, blurs that fingerprint in a way no attacker can undo (the seed is never
+sent), and a small gain jitter blurs per-person amplitude levels. The sanitizer is trained *through* the
+transform (:mod:`dysan.train.loop`, ``TrainConfig.jitter``), so it learns to keep the activity readable
+after it.
+
+The transform is integer code, bit-identical here and in C (``firmware/core/src/dysan_jitter.c``;
+``tests/test_jitter.py`` compares them on every output value):
+
+- randomness: ``r_k = fmix32(fmix32(seed ^ counter) + k * 0x9E3779B9)`` (murmur3's finalizer, uint32
+  wrap-around), k = 0..4, for window number ``counter`` — stateless, so the device needs only its seed and
+  a window counter;
+- three angles ``a_k = floor(((r_k >> 16) − 32768) · A / 32768)`` in Q14 radians (A = ``max_angle_q14``),
+  two gains ``g = 16384 + floor(((r_k >> 16) − 32768) · G / 32768)`` in Q14 (G = ``max_gain_q14``), one for
+  the accelerometer and one for the gyroscope;
+- sin / cos by Taylor polynomials in Q14 (``sin a = a − a³/6 + a⁵/120``, ``cos a = 1 − a²/2 + a⁴/24``,
+  each product rounded: ``rshift_round(v, 14) = floor((v + 8192) / 16384)``), error < 1e-4 for |a| ≤ 0.5;
+- R = Rz(a2) · Ry(a1) · Rx(a0) in Q14 (rounded products), M_acc = g_acc · R, M_gyro = g_gyro · R (Q14);
+- per sample and triad: ``out_i = sat16(rshift_round(Σ_j M_ij · x_j, 14))``.
+
+All intermediate values fit in int32 (|M_ij| ≤ 1.5·16384, |x| ≤ 32768: |Σ| < 2^31) and shifts of negative
+values are floors in both languages (the C code uses a floor shift defined for negative operands).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import contract
+
+Q = 14
+ONE = 1 << Q
+GOLDEN = 0x9E3779B9
+MASK32 = 0xFFFFFFFF
+DRAWS = 5
+"""Random words per window: three angles, the accelerometer gain, the gyroscope gain."""
+
+
+@dataclass(frozen=True)
+class JitterParams:
+    """Amplitudes of the transform. Defaults: rotations up to ±10° per axis, gains 1 ± 10 %."""
+
+    max_angle_deg: float = 10.0
+    max_gain: float = 0.10
+
+    @property
+    def max_angle_q14(self) -> int:
+        return round(math.radians(self.max_angle_deg) * ONE)
+
+    @property
+    def max_gain_q14(self) -> int:
+        return round(self.max_gain * ONE)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_angle_deg <= 28.0:  # |a| <= 0.5 rad keeps the Taylor error < 1e-4
+            raise ValueError("jitter: max angle must be within 0..28 degrees")
+        if not 0 <= self.max_gain <= 0.5:
+            raise ValueError("jitter: max gain must be within 0..0.5")
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    h = np.asarray(h, dtype=np.uint64) & MASK32
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & MASK32
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & MASK32
+    h ^= h >> np.uint64(16)
+    return h
+
+
+def draws(seed: int, counters: np.ndarray) -> np.ndarray:
+    """``(n, DRAWS)`` uint32 random words of windows ``counters`` (uint32) for a device ``seed``."""
+    c = np.asarray(counters, dtype=np.uint64) & MASK32
+    base = _fmix32(np.uint64(seed & MASK32) ^ c)
+    k = np.arange(DRAWS, dtype=np.uint64)
+    return _fmix32((base[:, None] + k[None, :] * np.uint64(GOLDEN)) & MASK32)
+
+
+def _rshift_round(v: np.ndarray) -> np.ndarray:
+    return (np.asarray(v, dtype=np.int64) + (1 << (Q - 1))) >> Q
+
+
+def _centered(r: np.ndarray, amplitude: int) -> np.ndarray:
+    """``floor(((r >> 16) − 32768) · amplitude / 32768)`` as int64."""
+    return ((r.astype(np.int64) >> 16) - 32768) * amplitude >> 15
+
+
+def _sin_cos(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a2 = _rshift_round(a * a)
+    a3 = _rshift_round(a2 * a)
+    a4 = _rshift_round(a2 * a2)
+    a5 = _rshift_round(a4 * a)
+    sin = a - _rshift_round(a3 * 2731) + _rshift_round(a5 * 137)  # 2731 ≈ 16384/6, 137 ≈ 16384/120
+    cos = ONE - _rshift_round(a2 * 8192) + _rshift_round(a4 * 683)  # 8192 = 16384/2, 683 ≈ 16384/24
+    return sin, cos
+
+
+def _matmul_q14(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n, 3, 3) @ (n, 3, 3)`` in Q14, each output rounded once after its sum."""
+    return _rshift_round(np.einsum("nij,njk->nik", a, b))
+
+
+def matrices(seed: int, counters: np.ndarray, params: JitterParams = JitterParams()) -> np.ndarray:
+    """``(n, 2, 3, 3)`` int64 Q14 matrices (accelerometer, gyroscope) of windows ``counters``."""
+    r = draws(seed, counters)
+    n = len(r)
+    ang = _centered(r[:, 0:3], params.max_angle_q14)
+    gains = ONE + _centered(r[:, 3:5], params.max_gain_q14)
+    s, c = _sin_cos(ang)
+    zero, one = np.zeros(n, dtype=np.int64), np.full(n, ONE, dtype=np.int64)
+
+    def mat(rows):
+        return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+
+    rx = mat([[one, zero, zero], [zero, c[:, 0], -s[:, 0]], [zero, s[:, 0], c[:, 0]]])
+    ry = mat([[c[:, 1], zero, s[:, 1]], [zero, one, zero], [-s[:, 1], zero, c[:, 1]]])
+    rz = mat([[c[:, 2], -s[:, 2], zero], [s[:, 2], c[:, 2], zero], [zero, zero, one]])
+    rot = _matmul_q14(rz, _matmul_q14(ry, rx))
+    return np.stack([_rshift_round(gains[:, 0, None, None] * rot), _rshift_round(gains[:, 1, None, None] * rot)],
+                    axis=1)
+
+
+def apply(windows: np.ndarray, seed: int, counters: np.ndarray, params: JitterParams = JitterParams()) -> np.ndarray:
+    """The device's transform on ``(n, W, 6)`` int16 count windows (window i uses ``counters[i]``)."""
+    w = np.asarray(windows)
+    if w.ndim != 3 or w.shape[2] != contract.N_CHANNELS:
+        raise ValueError(f"windows must be (n, W, {contract.N_CHANNELS}), got {w.shape}")
+    m = matrices(seed, counters, params)
+    x = w.astype(np.int64)
+    acc = _rshift_round(np.einsum("nij,ntj->nti", m[:, 0], x[..., 0:3]))
+    gyro = _rshift_round(np.einsum("nij,ntj->nti", m[:, 1], x[..., 3:6]))
+    out = np.concatenate([acc, gyro], axis=-1)
+    return np.clip(out, contract.INT16_MIN, contract.INT16_MAX).astype(np.int16)
+
+
+def float_matrices(seed: int, counters: np.ndarray, params: JitterParams = JitterParams()) -> np.ndarray:
+    """:func:`matrices` as float32 (``/ 2^14``): what training multiplies the sanitizer's output with."""
+    return (matrices(seed, counters, params) / ONE).astype(np.float32)
