@@ -26,7 +26,7 @@ import pytest
 from dysan.device import HostDevice
 from dysan.device import reference as ref_mod
 from dysan.device.session import DeviceError, Session
-from dysan.protocol import Signer, encode, make
+from dysan.protocol import PROTOCOL_VERSION, Signer, encode, make
 from dysan.protocol.schema import ErrorCode, Mode, XferState
 from test_device_support import (  # noqa: F401 (fixtures)
     HOST_APP,
@@ -443,7 +443,7 @@ def _survives_garbage(s: Session, seed: int) -> None:
         s.poll(0.0)
     s.ping()
     info = s.hello()
-    assert info.proto_version == 1
+    assert info.proto_version == PROTOCOL_VERSION
 
 
 def test_garbage_on_the_link_is_survived(synthetic_bundle, synthetic_rf, stream) -> None:  # noqa: F811

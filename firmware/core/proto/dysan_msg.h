@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define DYSAN_PROTO_VERSION 1
+#define DYSAN_PROTO_VERSION 2
 
 /* Frame layout: header | payload | [auth trailer] | CRC-32, COBS-encoded, 0x00-terminated. */
 #define DYSAN_FRAME_HEADER_SIZE 6

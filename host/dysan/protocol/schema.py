@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .. import contract
 
-PROTOCOL_VERSION: int = 1
+PROTOCOL_VERSION: int = 2
 """Bumped on any incompatible change of this table or of the frame layout (reported in INFO)."""
 
 # ---------------------------------------------------------------------------------------------- frame
