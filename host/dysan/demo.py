@@ -195,8 +195,10 @@ def stage_export(ctx: DemoContext) -> str:
     ctx.state["models"] = models
     lsb = report["checks"]["tflm_vs_tflite_max_lsb"]["value"]
     pts = report["checks"]["p_d_int8_vs_float_points"]["value"]
-    return (f"bundle {manifest['bundle']['bytes']:,} bytes; TFLM vs TF Lite ≤ {lsb} LSB; "
-            f"int8 vs float P/D ≤ {pts:.1f} pts")
+    failed = [k for k, c in report["checks"].items() if not (c is True or c["passed"])]
+    verdict = "every check passed" if not failed else f"FAILED: {', '.join(failed)} (see verify.json)"
+    return (f"bundle {manifest['bundle']['bytes']:,} bytes; TFLM vs TF Lite ≤ {lsb} LSB per op; "
+            f"int8 vs float P/D ≤ {pts:.1f} pts; {verdict}")
 
 
 # -- the device stages: the emulated wearable driven by the same library functions as the device verbs -------------
