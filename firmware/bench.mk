@@ -15,7 +15,7 @@ BENCH_ARCH       := -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard
 BENCH_CFLAGS     ?= -O2 -g -ffunction-sections -fdata-sections
 BENCH_NN_DIR     := core/nn
 BENCH_NN_SRCS    := $(sort $(wildcard $(BENCH_NN_DIR)/*.c))
-BENCH_NN_HDRS    := $(sort $(wildcard $(BENCH_NN_DIR)/*.h))
+BENCH_NN_HDRS    := $(sort $(wildcard $(BENCH_NN_DIR)/*.h)) core/include/dysan_le.h
 BENCH_LDFLAGS    := $(BENCH_ARCH) --specs=rdimon.specs -nostartfiles -T tests/qemu/nn_qemu.ld -Wl,--gc-sections
 # The kernel families TFLM's cmsis_nn kernels call for our op kinds (float variants left out).
 CMSIS_NN_DIRS    := ConvolutionFunctions FullyConnectedFunctions PoolingFunctions BasicMathFunctions \
@@ -52,8 +52,8 @@ $(BENCH_OBJ)/%.o: %.c
 
 build/bench/nn_cmsis_bench.elf: bench/nn_cmsis_bench.c build/bench/libcmsis-nn.a $(BENCH_NN_SRCS) $(BENCH_NN_HDRS) \
                                 tests/qemu/startup.c tests/qemu/nn_qemu.h bench.mk
-	$(BENCH_CC) -std=c11 -Wall -Wextra -Werror $(BENCH_ARCH) $(BENCH_CFLAGS) -I$(BENCH_NN_DIR) -Itests \
-	  -isystem $(CMSIS_NN)/Include bench/nn_cmsis_bench.c $(BENCH_NN_SRCS) tests/qemu/startup.c \
+	$(BENCH_CC) -std=c11 -Wall -Wextra -Werror $(BENCH_ARCH) $(BENCH_CFLAGS) -I$(BENCH_NN_DIR) -Icore/include \
+	  -Itests -isystem $(CMSIS_NN)/Include bench/nn_cmsis_bench.c $(BENCH_NN_SRCS) tests/qemu/startup.c \
 	  build/bench/libcmsis-nn.a $(BENCH_LDFLAGS) -o $@
 	arm-none-eabi-size $@
 

@@ -34,7 +34,7 @@ $(CORE_SHIM_ASAN): $(CORE_SHIM_SRCS) $(wildcard core/include/*.h core/nn/*.h cor
 #   make -C firmware rf-runner   -> build/rf-host/rf_runner, build/rf-qemu/rf_runner.elf
 RF_RUNNER_SRCS := tests/rf_runner.c core/src/dysan_features.c core/src/dysan_rf.c
 RF_RUNNER_DEPS := $(RF_RUNNER_SRCS) core/include/dysan_features.h core/include/dysan_rf.h \
-                  core/include/dysan_rf_format.h core/include/dysan_contract.h
+                  core/include/dysan_rf_format.h core/include/dysan_contract.h core/include/dysan_le.h
 
 .PHONY: rf-runner
 rf-runner: $(BUILD)/rf-host/rf_runner $(BUILD)/rf-qemu/rf_runner.elf

@@ -14,7 +14,9 @@ NN_PREV_GOAL := $(.DEFAULT_GOAL)
 NN_DIR     := core/nn
 # every kernel file: the portable dysan_nn_<op>.c and its Cortex-M4 DSP path dysan_nn_<op>_m4.c
 NN_SRCS    := $(sort $(wildcard $(NN_DIR)/*.c))
-NN_HDRS    := $(sort $(wildcard $(NN_DIR)/*.h))
+NN_HDRS    := $(sort $(wildcard $(NN_DIR)/*.h)) core/include/dysan_le.h
+# core/include for dysan_le.h, the core's one little-endian reader (nothing else from there)
+NN_INC     := -I$(NN_DIR) -Icore/include
 NN_RUNNER  := tests/nn_runner.c
 NN_MK      := $(lastword $(filter %nn.mk,$(MAKEFILE_LIST)))
 NN_WARN    := -std=c11 -Wall -Wextra -Werror
@@ -43,21 +45,21 @@ nn-qemu: build/nn-qemu/nn_runner.elf build/nn-qemu/nn_runner_portable.elf
 
 build/nn-host/nn_runner: $(NN_SRCS) $(NN_HDRS) $(NN_RUNNER) $(NN_MK)
 	@mkdir -p $(@D)
-	$(NN_HOST_CC) $(NN_WARN) $(NN_HOST_CFLAGS) -I$(NN_DIR) $(NN_SRCS) $(NN_RUNNER) -o $@
+	$(NN_HOST_CC) $(NN_WARN) $(NN_HOST_CFLAGS) $(NN_INC) $(NN_SRCS) $(NN_RUNNER) -o $@
 
 build/nn-asan/nn_runner: $(NN_SRCS) $(NN_HDRS) $(NN_RUNNER) $(NN_MK)
 	@mkdir -p $(@D)
-	$(NN_HOST_CC) $(NN_WARN) $(NN_ASAN_FLAGS) -I$(NN_DIR) $(NN_SRCS) $(NN_RUNNER) -o $@
+	$(NN_HOST_CC) $(NN_WARN) $(NN_ASAN_FLAGS) $(NN_INC) $(NN_SRCS) $(NN_RUNNER) -o $@
 
 build/nn-qemu/nn_runner.elf: $(NN_SRCS) $(NN_HDRS) $(NN_RUNNER) $(NN_MK) $(NN_QEMU_SRCS) $(NN_QEMU_DIR)/nn_qemu.h $(NN_QEMU_LD)
 	@mkdir -p $(@D)
-	$(NN_ARM_CC) $(NN_WARN) $(NN_ARM_ARCH) $(NN_ARM_CFLAGS) -DNN_RUNNER_QEMU -I$(NN_DIR) -Itests \
+	$(NN_ARM_CC) $(NN_WARN) $(NN_ARM_ARCH) $(NN_ARM_CFLAGS) -DNN_RUNNER_QEMU $(NN_INC) -Itests \
 	  $(NN_SRCS) $(NN_RUNNER) $(NN_QEMU_SRCS) $(NN_ARM_LDFLAGS) -o $@
 	$(NN_ARM_SIZE) $@
 
 build/nn-qemu/nn_runner_portable.elf: $(NN_SRCS) $(NN_HDRS) $(NN_RUNNER) $(NN_MK) $(NN_QEMU_SRCS) $(NN_QEMU_DIR)/nn_qemu.h $(NN_QEMU_LD)
 	@mkdir -p $(@D)
-	$(NN_ARM_CC) $(NN_WARN) $(NN_ARM_ARCH) $(NN_ARM_CFLAGS) -DNN_RUNNER_QEMU -DDYSAN_NN_NO_DSP -I$(NN_DIR) -Itests \
+	$(NN_ARM_CC) $(NN_WARN) $(NN_ARM_ARCH) $(NN_ARM_CFLAGS) -DNN_RUNNER_QEMU -DDYSAN_NN_NO_DSP $(NN_INC) -Itests \
 	  $(NN_SRCS) $(NN_RUNNER) $(NN_QEMU_SRCS) $(NN_ARM_LDFLAGS) -o $@
 	$(NN_ARM_SIZE) $@
 

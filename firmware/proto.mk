@@ -33,7 +33,9 @@ PROTO_ARM_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O
 
 PROTO_SRC := $(wildcard $(PROTO_DIR)/core/proto/*.c)
 PROTO_HDR := $(wildcard $(PROTO_DIR)/core/proto/*.h) $(PROTO_DIR)/core/include/dysan_contract.h \
-             $(PROTO_DIR)/core/include/dysan_port.h
+             $(PROTO_DIR)/core/include/dysan_port.h $(PROTO_DIR)/core/include/dysan_le.h \
+             $(PROTO_DIR)/core/include/dysan_crc32.h \
+             $(PROTO_DIR)/tests/check_common.h $(PROTO_DIR)/tests/proto_test_common.h
 # The port binding needs dysan_port's region functions: only the tests that provide them link it.
 PROTO_CORE := $(filter-out %/dysan_counter_port.c,$(PROTO_SRC))
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dysan.coreshim import CoreShim, build
 from dysan.export import bundle_format as bf
 from dysan.export import model_image as mi
+from dysan.testing.core_shim import CoreShim, build
 from test_device_support import REPO, synthetic, synthetic_bundle  # noqa: F401 (fixtures)
 
 OK, ARG, TRUNCATED, MAGIC, VERSION, CONTRACT, LAYOUT, SHAPE, MODEL, IO, QUANT, ARENA = (
@@ -143,7 +143,7 @@ def test_every_truncation_is_refused(core: CoreShim, synthetic_bundle) -> None: 
 _ASAN_DRIVER = textwrap.dedent("""
     import sys, struct, numpy as np
     from pathlib import Path
-    from dysan.coreshim import CoreShim
+    from dysan.testing.core_shim import CoreShim
     sys.path.insert(0, sys.argv[3])
     import test_app_bundle as t
     core = CoreShim(Path(sys.argv[1]))

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from dysan import selection
-from dysan.coreshim import CoreShim, build
 from dysan.device import reference as ref_mod
+from dysan.testing.core_shim import CoreShim, build
 from test_device_support import subject_stream, synthetic, synthetic_bundle, synthetic_rf  # noqa: F401
 
 SCHEDULES = [ref_mod.Schedule(5, 2, 6554, 26214), ref_mod.Schedule(1, 1, 6554, 26214),

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dysan.protocol import BY_NAME, AuthError, Frame, Signer, Verifier, accept, cshim, encode, golden, make
+from dysan.protocol import BY_NAME, AuthError, Frame, Signer, Verifier, accept, encode, make
 from dysan.protocol.auth import auth_message, compute_tag, tag_ok
 from dysan.protocol.schema import FLAG_AUTH, ErrorCode, Mode
+from dysan.testing import golden, proto_shim
 
 KEY = golden.TEST_KEY
 DEV = golden.TEST_DEVICE_ID
@@ -40,9 +41,9 @@ RFC4231 = [
 
 
 @pytest.fixture(scope="module")
-def c() -> cshim.CShim:
-    cshim.build()
-    return cshim.CShim()
+def c() -> proto_shim.CShim:
+    proto_shim.build()
+    return proto_shim.CShim()
 
 
 def _set_mode(mode: Mode = Mode.STREAMING) -> bytes:

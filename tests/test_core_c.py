@@ -9,9 +9,9 @@ import pytest
 
 from dysan import contract
 from dysan.calibration import rf
-from dysan.coreshim import CoreShim, build
 from dysan.features import N_FEATURES, calibration_features
 from dysan.preprocess import Normalization, quantize_input
+from dysan.testing.core_shim import CoreShim, build
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,8 @@ def test_bench_firmware_reports_consistent_costs(tmp_path, synthetic_bundle) -> 
     assert 0.3 < k["conv"]["macs_per_instruction"] < 2.0 and k["conv"]["macs"] > 0 and k["fc"]["macs"] > 0
     mem = r["memory"]
     assert mem["flash"]["total"] == mem["flash"]["firmware_code"] + len(synthetic_bundle.image) + r["rf_bytes"]
-    assert set(mem["ram"]["ml_static_objects"]) == {"ml_pipe", "ml_bundle", "ml_ring", "ml_window", "ml_samples"}
+    assert set(mem["ram"]["ml_static_objects"]) == {"ml_pipe", "ml_bundle", "ml_ring", "ml_window", "ml_samples",
+                                                    "ml_jitter_counts", "ml_jitter_out"}
     assert mem["ram"]["ml_static_objects"]["ml_pipe"] > 32 * 1024  # the arena alone is 32 KB
     assert "one instruction per cycle" in r["assumption"]
     # the default schedule's row against the 5 % goal, and half a minute on the emulated wearable in real time

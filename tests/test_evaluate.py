@@ -34,15 +34,12 @@ def _conv_sanitizer(kernel: np.ndarray):
     return model
 
 
-@pytest.fixture(scope="module")
-def known_run(tmp_path_factory):
-    """A run with an identity sanitizer and a constant one (own P/D: untrained device classifiers)."""
+def build_known_run(run, cfg):
+    """Write a run with an identity sanitizer and a constant one (own P/D: untrained device classifiers) into
+    ``run`` with training settings ``cfg`` (shared with tests/test_jitter.py)."""
     from dysan.nets import device
-    from dysan.train.loop import TrainConfig
     from dysan.train.runner import prepare_run
 
-    run = tmp_path_factory.mktemp("known") / "run"
-    cfg = TrainConfig(epochs=1, pretrain_epochs=0)
     prepare_run(run, "synthetic:subjects=8,seed=4", "default", "gender", "within-subject", 0, None, 0,
                 [IDENTITY, CONSTANT], cfg)
     for point, kernel in ((IDENTITY, np.eye(6)), (CONSTANT, np.zeros((6, 6)))):
@@ -53,6 +50,14 @@ def known_run(tmp_path_factory):
         device.discriminator(2).save(folder / "D.keras")
         (folder / "done.json").write_text(json.dumps({"point": point.to_dict()}))
     return run
+
+
+@pytest.fixture(scope="module")
+def known_run(tmp_path_factory):
+    """A run with an identity sanitizer and a constant one (own P/D: untrained device classifiers)."""
+    from dysan.train.loop import TrainConfig
+
+    return build_known_run(tmp_path_factory.mktemp("known") / "run", TrainConfig(epochs=1, pretrain_epochs=0))
 
 
 @pytest.fixture(scope="module")

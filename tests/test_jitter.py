@@ -1,4 +1,6 @@
-"""On-device randomness (dysan.jitter): the C twin is bit-identical, and the transform is what it claims."""
+"""On-device randomness (dysan.jitter): the C twin is bit-identical, and the transform is what it claims; the
+emit path (int8 in, int8 out) and the seed derivation too; the bundle flag; the firmware (host build) sends
+what the reference computes with it; `dysan evaluate` scores a jitter run as the device sends it."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ import numpy as np
 import pytest
 
 from dysan import contract, jitter
+from test_device_support import synthetic, synthetic_bundle, synthetic_rf  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
-SRC = REPO / "firmware" / "core" / "src" / "dysan_jitter.c"
+CORE = REPO / "firmware" / "core"
+SRCS = [CORE / "src" / "dysan_jitter.c", CORE / "src" / "dysan_preprocess.c", CORE / "proto" / "dysan_hmac.c",
+        CORE / "proto" / "dysan_sha256.c"]
 SO = REPO / "firmware" / "build" / "jitter-shim" / "libdysan_jitter.so"
 
 
@@ -21,13 +26,24 @@ SO = REPO / "firmware" / "build" / "jitter-shim" / "libdysan_jitter.so"
 def lib():
     SO.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC", "-shared",
-                    f"-I{REPO / 'firmware' / 'core' / 'include'}", "-o", str(SO), str(SRC)], check=True)
+                    f"-I{CORE / 'include'}", f"-I{CORE / 'proto'}", "-o", str(SO), *map(str, SRCS)], check=True)
     lib = C.CDLL(str(SO))
     lib.dysan_jitter_apply.argtypes = [C.POINTER(C.c_int16), C.c_size_t, C.c_uint32, C.c_uint32, C.c_int32,
                                        C.c_int32]
     lib.dysan_jitter_matrices.argtypes = [C.c_uint32, C.c_uint32, C.c_int32, C.c_int32, C.POINTER(C.c_int32)]
     lib.dysan_jitter_draws.argtypes = [C.c_uint32, C.c_uint32, C.POINTER(C.c_uint32)]
+    lib.dysan_jitter_int8.argtypes = [C.POINTER(C.c_int8), C.POINTER(C.c_int8), C.POINTER(C.c_int16), C.c_size_t,
+                                      C.POINTER(Norm), C.c_int32, C.c_uint32, C.c_uint32, C.c_uint32, C.c_int32,
+                                      C.c_int32]
+    lib.dysan_jitter_seed.argtypes = [C.c_char_p, C.c_size_t]
+    lib.dysan_jitter_seed.restype = C.c_uint32
     return lib
+
+
+class Norm(C.Structure):
+    """dysan_norm_t (dysan_preprocess.h)."""
+
+    _fields_ = [("center", C.c_int32 * 6), ("mult", C.c_int32 * 6), ("zero_point", C.c_int32)]
 
 
 def _c_apply(lib, windows, seed, counters, params):
@@ -73,6 +89,63 @@ def test_c_rejects_bad_arguments(lib):
     assert lib.dysan_jitter_apply(None, contract.WINDOW, 1, 2, 100, 100) == -1
 
 
+def _c_int8(lib, q, center, mult, zp, ratio, seed, counters, params):
+    norm = Norm((C.c_int32 * 6)(*center), (C.c_int32 * 6)(*mult), 0)
+    out = np.zeros_like(q)
+    scratch = np.zeros(q.shape[1:], dtype=np.int16)
+    for i, c in enumerate(counters):
+        src = np.ascontiguousarray(q[i])
+        rc = lib.dysan_jitter_int8(src.ctypes.data_as(C.POINTER(C.c_int8)), out[i].ctypes.data_as(C.POINTER(C.c_int8)),
+                                   scratch.ctypes.data_as(C.POINTER(C.c_int16)), q.shape[1], C.byref(norm), zp, ratio,
+                                   seed, int(c), params.max_angle_q14, params.max_gain_q14)
+        assert rc == 0
+    return out
+
+
+@pytest.mark.parametrize("ratio", [65536, 23170, 181000])
+def test_emit_path_c_is_bit_identical_to_python(lib, ratio):
+    """dysan_jitter_int8 (dequantize, jitter, requantize the sent int8 window) == jitter.apply_int8."""
+    rng = np.random.default_rng(ratio)
+    q = rng.integers(-128, 128, size=(24, contract.WINDOW, 6)).astype(np.int8)
+    q[0] = -128
+    q[1] = 127
+    center = (12, -2048, 300, 0, -5, 7)
+    mult = (30000, 31000, 29000, 120000, 118000, 121000)  # ~ 2^20 / (std counts * 9/255)
+    counters = np.concatenate([[1, 0xFFFFFFFF], rng.integers(0, 2**32, size=22)]).astype(np.uint64)
+    for params in (jitter.JitterParams(), jitter.JitterParams(28.0, 0.5)):
+        for zp in (0, -7):
+            want = jitter.apply_int8(q, center, mult, zp, ratio, 0xC0FFEE, counters, params)
+            np.testing.assert_array_equal(_c_int8(lib, q, center, mult, zp, ratio, 0xC0FFEE, counters, params), want)
+    # no transform (zero amplitudes) and the identity ratio: dequantize + requantize give the window back
+    same = jitter.apply_int8(q, center, mult, 0, 65536, 1, counters, jitter.JitterParams(0.0, 0.0))
+    assert np.abs(same.astype(int) - q.astype(int)).max() <= 1 and (same == q).mean() > 0.95
+
+
+def test_emit_path_rejects_bad_arguments(lib):
+    q = np.zeros((contract.WINDOW, 6), dtype=np.int8)
+    s = np.zeros((contract.WINDOW, 6), dtype=np.int16)
+    pq, ps = q.ctypes.data_as(C.POINTER(C.c_int8)), s.ctypes.data_as(C.POINTER(C.c_int16))
+    good = Norm((C.c_int32 * 6)(*[0] * 6), (C.c_int32 * 6)(*[30000] * 6), 0)
+    assert lib.dysan_jitter_int8(pq, pq, ps, contract.WINDOW, C.byref(good), 0, 65536, 1, 2, 100, 100) == 0
+    assert lib.dysan_jitter_int8(pq, pq, ps, contract.WINDOW, C.byref(good), 0, 0, 1, 2, 100, 100) == -1  # ratio 0
+    assert lib.dysan_jitter_int8(pq, pq, ps, contract.WINDOW, C.byref(good), 128, 65536, 1, 2, 100, 100) == -1
+    assert lib.dysan_jitter_int8(pq, pq, ps, contract.WINDOW, C.byref(good), 0, 65536, 1, 2, 8193, 100) == -1
+    assert lib.dysan_jitter_int8(pq, pq, None, contract.WINDOW, C.byref(good), 0, 65536, 1, 2, 100, 100) == -1
+    huge = Norm((C.c_int32 * 6)(*[0] * 6), (C.c_int32 * 6)(*[2**31 - 1] * 6), 0)  # M' = M * 2^16 / 1: > int32
+    assert lib.dysan_jitter_int8(pq, pq, ps, contract.WINDOW, C.byref(huge), 0, 1, 1, 2, 100, 100) == -1
+    with pytest.raises(ValueError):
+        jitter.output_multipliers([2**31 - 1] * 6, 1)
+
+
+def test_device_seed_is_hmac_of_the_key_in_both_languages(lib):
+    import hashlib
+    import hmac
+
+    for key in (bytes(range(0x40, 0x60)), b"\xff" * 32):
+        want = int.from_bytes(hmac.new(key, b"dysan jitter seed v1", hashlib.sha256).digest()[:4], "little")
+        assert jitter.device_seed(key) == want == lib.dysan_jitter_seed(key, len(key))
+
+
 def test_matrices_are_bounded_scaled_rotations():
     params = jitter.JitterParams(10.0, 0.1)
     counters = np.arange(4000, dtype=np.uint64)
@@ -116,10 +189,25 @@ def _bench_windows(n: int) -> np.ndarray:
     return out.reshape(n, contract.WINDOW, 6)
 
 
+EMIT_CENTER = (12, -2048, 300, 0, -5, 7)
+EMIT_MULT = (30000, 31000, 29000, 120000, 118000, 121000)
+EMIT_ZP, EMIT_RATIO = -3, 70000
+"""The emit path's quantization in jitter_bench.c."""
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
 @pytest.mark.qemu
 def test_jitter_cost_on_cortex_m4(tmp_path):
-    """Instructions of dysan_jitter_apply per window on the M4 (QEMU -icount shift=0, as bench-firmware counts),
-    and its outputs there are those of dysan.jitter (checksum of every byte)."""
+    """Instructions per window on the M4 (QEMU -icount shift=0, as bench-firmware counts) of dysan_jitter_apply
+    and of the whole emit path dysan_jitter_int8 (dequantize, jitter, requantize: what dysan_app.c's emit adds
+    per sent window with a jitter bundle), and their outputs there are those of dysan.jitter (checksums of
+    every byte)."""
     import re
     import shutil
 
@@ -131,7 +219,8 @@ def test_jitter_cost_on_cortex_m4(tmp_path):
     elf.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
                     "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2", "-g", "-ffunction-sections", "-fdata-sections",
-                    "-Icore/include", "-Itests", "tests/jitter_bench.c", "core/src/dysan_jitter.c",
+                    "-Icore/include", "-Icore/proto", "-Itests", "tests/jitter_bench.c", "core/src/dysan_jitter.c",
+                    "core/src/dysan_preprocess.c", "core/proto/dysan_hmac.c", "core/proto/dysan_sha256.c",
                     "tests/qemu/startup.c", "--specs=rdimon.specs", "-nostartfiles", "-T", "tests/qemu/nn_qemu.ld",
                     "-Wl,--gc-sections", "-o", str(elf)], cwd=fw, check=True)
     proc = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-icount",
@@ -145,9 +234,157 @@ def test_jitter_cost_on_cortex_m4(tmp_path):
     per_window = int(run.group(2)) * per_tick / int(run.group(1))
     print(f"dysan_jitter_apply: {per_window:,.0f} instructions per window on Cortex-M4F (QEMU -icount)")
     windows = _bench_windows(int(run.group(1)))
-    out = jitter.apply(windows, 0x5EED, np.arange(len(windows), dtype=np.uint64), jitter.JitterParams())
-    h = 2166136261
-    for b in out.tobytes():
-        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
-    assert h == checksum, "the M4's outputs differ from dysan.jitter"
+    counters = np.arange(len(windows), dtype=np.uint64)
+    out = jitter.apply(windows, 0x5EED, counters, jitter.JitterParams())
+    assert _fnv1a(out.tobytes()) == checksum, "the M4's outputs differ from dysan.jitter"
     assert 2_000 < per_window < 40_000  # measured 18,022; the sanitizer's budget is 1,000,000 per window
+    emit = re.search(r"emit windows (\d+) ticks (\d+)", proc.stdout)
+    emit_sum = int(re.search(r"emit checksum (\d+)", proc.stdout).group(1))
+    emit_per_window = int(emit.group(2)) * per_tick / int(emit.group(1))
+    print(f"dysan_jitter_int8 (emit path): {emit_per_window:,.0f} instructions per window on Cortex-M4F")
+    q = (windows.view(np.uint16) & 0xFF).astype(np.uint8).view(np.int8)
+    out8 = jitter.apply_int8(q, EMIT_CENTER, EMIT_MULT, EMIT_ZP, EMIT_RATIO, 0x5EED, counters, jitter.JitterParams())
+    assert _fnv1a(out8.tobytes()) == emit_sum, "the M4's emit path differs from jitter.apply_int8"
+    assert per_window < emit_per_window < 80_000
+
+
+# ---- the emit path: bundle flag, firmware (host build) == reference -------------------------------------------
+
+
+def _jitter_bundle(bundle, directory: Path, params: jitter.JitterParams | None):
+    """The bundle's models re-packed with the jitter flag (what `dysan export` writes for a run trained with
+    --jitter), as a bundle directory; ``params`` None re-packs without it."""
+    import shutil
+
+    from dysan.device import reference
+    from dysan.export import bundle_format as bf
+
+    shutil.copytree(bundle.directory, directory)
+    h = bundle.header
+    models = []
+    metas = sorted(bundle.manifest["models"], key=lambda m: m["index"])
+    for entry, meta in zip(bundle.table, metas, strict=True):
+        q = meta["files"]["S"]["quantization"]
+        models.append(bf.BundleModel(entry["alpha_milli"] / 1000, entry["lambda_milli"] / 1000, entry["S"], entry["P"],
+                                     entry["D"], jitter.ratio_q16(q["output"][0], q["input"][0])))
+    image = bf.pack(models, n_classes=h["n_classes"], center=tuple(h[f"center{i}"] for i in range(6)),
+                    multipliers=tuple(h[f"mult{i}"] for i in range(6)), input_zp=h["input_zp"],
+                    default_model=h["default_model"],
+                    schedule=bf.ScheduleDefaults(h["segment"], h["candidates"], h["score_x_q15"], h["score_y_q15"]),
+                    max_arena=h["max_arena"], bundle_id=h["bundle_id"], sensitive_classes=h["sensitive_classes"],
+                    jitter=params)
+    (directory / "bundle.bin").write_bytes(image)
+    return reference.Bundle(directory)
+
+
+def test_bundle_flag_round_trips_and_is_checked(tmp_path, synthetic_bundle):  # noqa: F811
+    """Without the flag the re-packed image is the original byte for byte (the format change is invisible to
+    bundles without jitter); with it, the header carries the amplitudes and every model its scale ratio, and
+    the C loader refuses an unknown flag, an amplitude out of range, and a ratio that is not S's."""
+    from dysan.export import bundle_format as bf
+    from dysan.testing.core_shim import CoreShim, build
+
+    plain = _jitter_bundle(synthetic_bundle, tmp_path / "plain", None)
+    assert plain.image == synthetic_bundle.image and plain.jitter is None
+    jb = _jitter_bundle(synthetic_bundle, tmp_path / "jitter", jitter.JitterParams())
+    assert jb.jitter == jitter.JitterParams.from_q14(2860, 1638)
+    assert all(e["s_out_ratio_q16"] > 0 for e in jb.table)
+    core = CoreShim(build())
+    assert core.bundle_load(jb.image)[0] == 0 and core.bundle_load(plain.image)[0] == 0
+    hdr, mdl = bf.field_offsets(bf.HEADER_FIELDS), bf.field_offsets(bf.MODEL_FIELDS)
+
+    def put(image: bytes, off: int, value: int) -> bytes:
+        b = bytearray(image)
+        b[off:off + 4] = value.to_bytes(4, "little")
+        return bytes(b)
+
+    ratio_off = jb.header["models_off"] + bf.MODEL_SIZE + mdl["s_out_ratio_q16"]  # model 1's
+    ratio1 = jb.table[1]["s_out_ratio_q16"]
+    shape, quant = -7, -10
+    for what, image, want in (
+        ("unknown flag", put(jb.image, hdr["flags"], 0x3), shape),
+        ("unknown flag without jitter", put(plain.image, hdr["flags"], 0x2), shape),
+        ("angle out of range", put(jb.image, hdr["jitter_angle_q14"], 8193), shape),
+        ("gain out of range", put(jb.image, hdr["jitter_gain_q14"], 0x80000000), shape),
+        ("model 1's ratio is not its S's", put(jb.image, ratio_off, ratio1 + ratio1 // 100), quant),
+        ("model 1's ratio is 0", put(jb.image, ratio_off, 0), quant),
+    ):
+        rc, info = core.bundle_load(image)
+        assert rc == want, f"{what}: status {rc} ({info})"
+    with pytest.raises(Exception, match="flags"):
+        bf.unpack(put(jb.image, hdr["flags"], 0x3))
+    # without the flag the amplitude and ratio words are not read (zero in every bundle the exporter writes)
+    assert core.bundle_load(put(plain.image, hdr["jitter_angle_q14"], 9999))[0] == 0
+
+
+def test_host_firmware_sends_what_the_reference_computes_with_jitter(tmp_path, synthetic, synthetic_bundle,  # noqa: F811
+                                                                    synthetic_rf):  # noqa: F811
+    """The firmware application (host build, provisioned with the test identity) on a jitter bundle: every
+    sent window equals the reference's (jitter.apply_int8 with device_seed(key) and the window's seq); the
+    models and labels are those of the same bundle without the flag, the bytes are not."""
+    from dysan.device import reference as ref_mod
+    from test_device_host import SCHED, device, ready
+    from test_device_support import TEST_IDENTITY, assert_same_windows, build_firmware, subject_stream
+
+    build_firmware("host")
+    ds, _ = synthetic
+    samples = subject_stream(ds, ds.recordings[-1].subject, 125 + 62 * 59 + 17)  # 60 windows
+    jb = _jitter_bundle(synthetic_bundle, tmp_path / "jitter", jitter.JitterParams())
+    with pytest.raises(Exception, match="seed"):
+        ref_mod.ReferencePipeline(jb, synthetic_rf, 0, SCHED)
+    seed = jitter.device_seed(TEST_IDENTITY.key)
+    want = ref_mod.ReferencePipeline(jb, synthetic_rf, 0, SCHED, jitter_seed=seed).run(samples)
+    plain = ref_mod.ReferencePipeline(synthetic_bundle, synthetic_rf, 0, SCHED).run(samples)
+    assert [(w.model_id, w.rf_label) for w in want] == [(w.model_id, w.rf_label) for w in plain]
+    assert len({w.model_id for w in want}) > 1
+    with device() as s:
+        ready(s, jb, synthetic_rf, sensitive=0, sched=SCHED)
+        got = s.replay(samples)
+    assert_same_windows(got, want, "host build, jitter bundle")
+    differ = np.mean([w.data != p.data for w, p in zip(want, plain, strict=True)])
+    assert differ > 0.9, "the jitter changed almost no window"
+    # small: each value moves by a rotation of <= ~17 degrees and a gain of <= 10 %, not more
+    a = np.frombuffer(b"".join(w.data for w in want), np.int8).astype(float)
+    b = np.frombuffer(b"".join(p.data for p in plain), np.int8).astype(float)
+    assert 0 < np.abs(a - b).mean() < 0.5 * np.abs(b).mean() + 2
+
+
+# ---- dysan evaluate on a run trained with --jitter --------------------------------------------------------------
+
+
+def test_evaluate_applies_the_jitter_of_a_jitter_run(tmp_path):
+    """A tiny run trained with --jitter (hand-built: an identity and a constant sanitizer, as in
+    test_evaluate.py): `dysan evaluate` scores the windows the device would send — the identity model's
+    windows are the raw ones through the jitter with one seed per user and per-user counters, not the raw
+    ones — while own-P/D predictions stay those of S's output; results.json and the report say so."""
+
+    from dysan.evaluate import pipeline, report, runs, sanitize
+    from dysan.rundir import RunDir
+    from dysan.train.loop import TrainConfig
+    from test_evaluate import IDENTITY, build_known_run
+
+    run = build_known_run(tmp_path / "run", TrainConfig(epochs=1, pretrain_epochs=0, jitter=True))
+    ctx = runs.open_run(run)
+    params = sanitize.jitter_of(ctx)
+    assert params == jitter.JitterParams()
+    cfg = pipeline.EvalConfig(attack=pipeline.attackers.AttackConfig(families=("rf",), rf_trees=20),
+                              skip=frozenset({"tradeoff", "candidates", "dtw"}), strategies=frozenset({"fixed"}),
+                              reidentify="off")
+    out = tmp_path / "eval"
+    res = pipeline.evaluate(ctx, cfg, out)
+    ev = pipeline.Evaluation(ctx, cfg, RunDir(run).eval_cache(ctx.transfer_name))  # the outputs evaluate cached
+    k = next(i for i, m in enumerate(ctx.grid) if m.point == IDENTITY)
+    got = np.asarray(ev.outs[k].test.windows)
+    assert not np.array_equal(got, ctx.test.counts)
+    counters = sanitize.jitter_counters(ctx)
+    subj = np.asarray(ctx.test.subject)
+    for u in np.unique(subj)[:3]:
+        rows = np.flatnonzero(subj == u)
+        want = jitter.apply(ctx.test.counts[rows], sanitize.user_seed(ctx.subjects[int(u)]), counters["test"][rows])
+        np.testing.assert_array_equal(got[rows], want)
+        train_rows = np.flatnonzero(np.asarray(ctx.train.subject) == u)
+        assert counters["test"][rows].min() == len(train_rows) + 1  # the stream goes on after the train windows
+    assert float(ev.outs[k].test.distortion.max()) == 0.0  # measured before the jitter, as in training
+    assert res["jitter"]["max_angle_deg"] == 10.0 and "per user" in res["jitter"]["seed"]
+    html = report.render(out, out).read_text()
+    assert "on-device jitter" in html and "evaluated as the device sends them" in html

@@ -141,6 +141,9 @@ CASES = [
         expect_ops=("FULLY_CONNECTED",),
     ),
     Case("dense_keep_num_dims", (20, 6), lambda k: k.layers.Dense(5), expect_ops=("FULLY_CONNECTED",)),
+    # the device family's shapes: 16 -> 16 ReLU (output_zp = act_min = -128: no sign term, no clamp), 16 -> 3
+    Case("dense_16_relu", (16,), lambda k: k.layers.Dense(16, activation="relu"), expect_ops=("FULLY_CONNECTED",)),
+    Case("dense_16_to_3", (16,), lambda k: k.layers.Dense(3), expect_ops=("FULLY_CONNECTED",)),
     Case("avgpool1d", (40, 6), lambda k: k.layers.AveragePooling1D(2), expect_ops=("AVERAGE_POOL_2D",)),
     Case(
         "avgpool2d_2x1",
@@ -312,6 +315,28 @@ def _conv_tflite(
     return build_tflite(tensors, [OpSpec("CONV_2D", [0, 1, 2], [3], ("Conv2DOptions", opts))], [0], [3])
 
 
+def _fc_tflite(activation: int, out_q: tuple[float, int], n_in: int = 16, n_out: int = 7) -> bytes:
+    """FULLY_CONNECTED with random int8 weights and int32 biases (per-tensor weight scale), a chosen fused
+    activation and output quantization: the Cortex-M4 blocks' variants (sign term or not, act_min clamp,
+    act_max afterwards), 1-3 channel tails, and multipliers small enough (right shift > 16) that the bounded
+    blocks hand the row to TFLM's general arithmetic."""
+    fb = schema()
+    rng = np.random.default_rng(activation + 11 + n_in + n_out)
+    opts = fb.FullyConnectedOptionsT()
+    opts.fusedActivationFunction = activation
+    weights = rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8)
+    in_scale, w_scale = 0.05, 0.02
+    tensors = [
+        TensorSpec((1, n_in), scale=in_scale, zero_point=-5),
+        TensorSpec(weights.shape, scale=w_scale, data=weights),
+        TensorSpec((n_out,), dtype="int32", scale=in_scale * w_scale, data=rng.integers(-3000, 3000, size=n_out)),
+        TensorSpec((1, n_out), scale=out_q[0], zero_point=out_q[1]),
+    ]
+    return build_tflite(
+        tensors, [OpSpec("FULLY_CONNECTED", [0, 1, 2], [3], ("FullyConnectedOptions", opts))], [0], [3]
+    )
+
+
 #: Graphs built directly: cases the converter does not produce from Keras (MEAN with equal input and output
 #: quantization -- TFLM still rescales there, it does not divide the raw sum --, 4-D MEAN, QUANTIZE
 #: int8 -> int8, EXPAND_DIMS / SQUEEZE) and single-op versions of the chained cases.
@@ -329,6 +354,14 @@ HANDBUILT = {
     "conv_relu6_narrow": lambda: _conv_tflite(3, (0.1, -128)),  # act_max -68
     "conv_relu_n1_to_1": lambda: _conv_tflite(2, (0.01, 0)),  # [-100, 100]
     "conv_left_shift": lambda: _conv_tflite(0, (2e-5, 0)),  # multiplier 50: a positive shift
+    "conv_right_shift_16": lambda: _conv_tflite(0, (100.0, 0)),  # the M4 fast path's requantization block 16
+    "conv_right_shift_22": lambda: _conv_tflite(0, (8000.0, 0)),  # past its last block (21): general blocks
+    "dense_relu6_narrow_tail3": lambda: _fc_tflite(3, (0.1, -128)),  # 16 -> 7, act_max -68
+    "dense_relu_n1_to_1_tail2": lambda: _fc_tflite(2, (0.01, 0), 13, 6),  # [-100, 100], 13 inputs
+    "dense_right_shift_20": lambda: _fc_tflite(0, (1000.0, 0), 16, 5),  # multiplier ~1e-6
+    "dense_left_shift": lambda: _fc_tflite(0, (2e-5, 0), 16, 5),  # multiplier 50: the general path
+    "dense_tail1": lambda: _fc_tflite(0, (0.5, 7), 8, 9),
+    "dense_relu_zp_n20": lambda: _fc_tflite(1, (0.05, -20), 16, 8),  # act_min = output_zp = -20: clamp, no sign term
 }
 
 
@@ -345,6 +378,45 @@ def test_bit_exact_on_cortex_m4_dsp_path(name: str) -> None:
     depthwise, fully-connected rows) under QEMU."""
     tfl = HANDBUILT[name]() if name in HANDBUILT else tflite_of(next(c for c in CASES if c.name == name))
     check_bit_exact(tfl, "qemu")
+
+
+#: Shapes that show what the Cortex-M4 kernels cost away from the device family's small layers: the longest
+#: window the conv fast path takes (4 taps x 64 channels = 128 int16 pairs: the unrolled steps and column copy
+#: entered at their first instruction) and fully-connected layers with a long row or many outputs. MAC per
+#: instruction floors (measured: see core/nn/README.md, "Why conv stays below 1.6 and FC below 1.0").
+CEILINGS = {
+    "conv1d_window128_relu": (
+        Case("conv1d_window128_relu", (62, 64), lambda k: k.layers.Conv1D(16, 4, padding="same", activation="relu")),
+        1.40,
+    ),
+    "dense_256_to_16": (Case("dense_256_to_16", (256,), lambda k: k.layers.Dense(16)), 0.58),
+    "dense_16_to_64_relu": (Case("dense_16_to_64_relu", (16,), lambda k: k.layers.Dense(64, activation="relu")), 0.36),
+}
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", list(CEILINGS))
+def test_m4_kernel_ceilings(name: str) -> None:
+    """Bit-exact on the Cortex-M4 DSP path, and at least the given MAC per executed instruction (QEMU -icount);
+    with $DYSAN_NN_CEILING_JSON set, the measured figure is appended there (the README's bound table)."""
+    import json
+    import os
+
+    case, floor = CEILINGS[name]
+    tfl = tflite_of(case)
+    image = mi.image_from_tflite(tfl)
+    x = int8_inputs(tfl, 10)
+    res = run_image(image.data, x, "qemu", profile=True)
+    assert res.rc == 0, res.stdout
+    assert_same(tflm_run(tfl, x), res.outputs, "qemu")
+    op = max(res.profile(len(x))["ops"], key=lambda o: o["macs"])
+    mpi = op["macs"] / op["instructions"]
+    out = os.environ.get("DYSAN_NN_CEILING_JSON")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps({"case": name, "macs": op["macs"], "instructions": round(op["instructions"]),
+                                "macs_per_instruction": round(mpi, 3)}) + "\n")
+    assert mpi >= floor, (name, op)
 
 
 _SANITIZED = [

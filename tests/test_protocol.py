@@ -34,11 +34,11 @@ from dysan.protocol import (
     messages,
     schema,
 )
-from dysan.protocol import golden as G
 from dysan.protocol.framing import COUNTERS, crc32, decode_packet, parse
 from dysan.protocol.messages import Msg, _py_fields
 from dysan.protocol.receive import accept
 from dysan.protocol.schema import Kind
+from dysan.testing import golden as G
 
 GOLDEN = json.loads(G.GOLDEN_PATH.read_text())
 

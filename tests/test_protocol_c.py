@@ -20,24 +20,23 @@ from dysan.protocol import (
     Signer,
     Verifier,
     accept,
-    cshim,
     decode,
     encode,
-    golden,
     make,
     schema,
 )
 from dysan.protocol.framing import COUNTERS
 from dysan.protocol.schema import FLAG_AUTH
+from dysan.testing import golden, proto_shim
 
-BUILD = cshim.FIRMWARE / "build" / "proto"
+BUILD = proto_shim.FIRMWARE / "build" / "proto"
 KEY, DEV = golden.TEST_KEY, golden.TEST_DEVICE_ID
 
 
 @pytest.fixture(scope="module")
-def c() -> cshim.CShim:
-    cshim.build()
-    return cshim.CShim()
+def c() -> proto_shim.CShim:
+    proto_shim.build()
+    return proto_shim.CShim()
 
 
 @pytest.mark.parametrize(
@@ -75,7 +74,7 @@ def test_golden_test_fails_on_a_wrong_vector(c, tmp_path):
 
 
 def test_core_compiles_clean_with_clang_and_for_cortex_m4():
-    out = cshim.build(("proto-cross",))
+    out = proto_shim.build(("proto-cross",))
     assert "clean under" in out
 
 
@@ -246,7 +245,7 @@ def test_short_libfuzzer_run_finds_nothing():
     """~15 s of libFuzzer + ASan + UBSan on the frame decoder, unpackers, auth and encoders."""
     r = subprocess.run(
         ["make", "-f", "proto.mk", "fuzz-short", "PROTO_FUZZ_SECONDS=15"],
-        cwd=cshim.FIRMWARE,
+        cwd=proto_shim.FIRMWARE,
         capture_output=True,
         text=True,
         timeout=240,

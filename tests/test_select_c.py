@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dysan import selection
-from dysan.coreshim import CoreShim, build
+from dysan.testing.core_shim import CoreShim, build
 
 
 @pytest.fixture(scope="module")

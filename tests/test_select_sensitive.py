@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from dysan import selection
-from dysan.coreshim import CoreShim, build
 from dysan.device import reference as ref_mod
+from dysan.testing.core_shim import CoreShim, build
 from test_device_support import cached_random_bundle, subject_stream, synthetic, synthetic_bundle, synthetic_rf  # noqa: F401
 
 

@@ -1,8 +1,9 @@
 """`dysan stream --port ble:...` end to end without Bluetooth hardware.
 
 The emulated wearable (QEMU, flashed by `dysan flash --target qemu`) is put behind Bumble's virtual NUS
-peripheral (dysan.tools.bridge: the firmware's UART bytes become TX notifications, RX writes go to the UART),
-and every host step runs over the real BLE transport through a Bumble central on the in-process link: ATT MTU
+peripheral (dysan.testing.ble_bridge: the firmware's UART bytes become TX notifications, RX writes go to the
+UART; the host tools reach it as `--port virtual-ble:NAME`, a scheme tests/conftest.py registers), and every
+host step runs over the real BLE transport through a Bumble central on the in-process link: ATT MTU
 exchange (capped at 64, so a 770-byte window takes 13 notifications and a 760-byte SAMPLES frame 13 writes),
 chunking, reassembly. Over that link: the bundle upload, `dysan calibrate` (replayed synthetic subject) and
 `dysan stream`, whose windows must equal the Python reference byte for byte.
@@ -17,8 +18,8 @@ import pytest
 from dysan.cli import main
 from dysan.device import qemu_available
 from dysan.device import reference as ref_mod
+from dysan.testing.ble_bridge import UartBleBridge
 from dysan.tools import emulator, keystore
-from dysan.tools.bridge import UartBleBridge
 from dysan.tools.link import DeviceLink
 from dysan.tools.replay import open_replay, samples_for
 from dysan.tools.writers import read_windows
@@ -40,7 +41,7 @@ def test_stream_over_ble_through_a_virtual_nus_bridge(tmp_path, monkeypatch, syn
     url = json.loads(fj.read_text())["url"]
     try:
         with UartBleBridge(url, "DySan-QEMU", max_mtu=64) as bridge:
-            spec = bridge.spec + "&mtu=64"
+            spec = bridge.spec + "?mtu=64"
             with DeviceLink(spec, key_file=key, require_key=True, timeout=20.0) as link:
                 assert link.transport.mtu == 64
                 link.session.upload_bundle(synthetic_bundle.image)

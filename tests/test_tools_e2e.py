@@ -30,8 +30,8 @@ import pytest
 from dysan.cli import main
 from dysan.device import qemu_available
 from dysan.device import reference as ref_mod
+from dysan.testing.faultlink import FaultLink
 from dysan.tools import emulator, keystore
-from dysan.tools.faultlink import FaultLink
 from dysan.tools.link import DeviceLink
 from dysan.tools.replay import open_replay, samples_for
 from dysan.tools.stream import Streamer, StreamOptions, reference_for_parts

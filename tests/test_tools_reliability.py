@@ -25,9 +25,9 @@ import pytest
 
 from dysan.device import HostDevice
 from dysan.device import reference as ref_mod
+from dysan.testing.faultlink import FaultLink, garbage_frames
 from dysan.tools import emulator, keystore
 from dysan.tools.calibrate import Calibration, CalibrationPlan, Hooks
-from dysan.tools.faultlink import FaultLink, garbage_frames
 from dysan.tools.link import DeviceLink
 from dysan.tools.replay import open_replay, samples_for, windows_in
 from dysan.tools.stream import Streamer, StreamOptions, reference_for_parts

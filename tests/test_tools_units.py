@@ -232,3 +232,73 @@ def test_key_material_never_in_json_outputs(tmp_path, keys) -> None:
     plan = make_plan(FlashOptions("esp32", key_file=path, port="/dev/ttyUSB0"))
     text = json.dumps(FlashResult(plan, ident, path, False).as_dict())
     assert ident.key.hex() not in text and str(path) in text
+
+
+# ---- --port schemes: the test-only ones come through a registration hook -------------------------------------
+
+
+def test_a_registered_link_scheme_opens_through_its_factory() -> None:
+    from dysan.tools import link
+    from dysan.transport.serial_link import SerialTransport
+
+    seen: list[str] = []
+
+    def factory(spec: str, *, policy, timeout, on_event) -> SerialTransport:
+        seen.append(spec)
+        t = SerialTransport("loop://", policy=policy, on_event=on_event)
+        t.open()
+        return t
+
+    link.register_transport("unit-loop", factory)
+    try:
+        t = link.open_link(" unit-loop:anything?x=1")
+        try:
+            t.write(b"abc")
+            assert t.read(16, timeout=1.0) == b"abc"
+        finally:
+            t.close()
+        assert seen == ["unit-loop:anything?x=1"] and "unit-loop" in link.registered_schemes()
+        link.register_transport("UNIT-LOOP", factory)  # the same factory again: fine
+        with pytest.raises(ValueError, match="already registered"):
+            link.register_transport("unit-loop", lambda *a, **k: None)
+        for builtin in ("socket", "serial", "ble", "loop"):
+            with pytest.raises(ValueError, match="built in"):
+                link.register_transport(builtin, factory)
+    finally:
+        link.unregister_transport("unit-loop")
+    with pytest.raises(DysanError, match=r"unknown link 'unit-loop:anything'"):
+        link.open_link("unit-loop:anything")
+
+
+def test_shipped_cli_knows_no_test_only_scheme(monkeypatch, capsys) -> None:
+    """Without the test suite's registration (tests/conftest.py), `virtual-ble:` is an unknown link: exit 2, one
+    line; the old test-only spelling `ble:...&hci=virtual` is no special case either (Bumble refuses the HCI)."""
+    from dysan.cli import main
+    from dysan.tools import link
+
+    assert "virtual-ble" in link.registered_schemes()  # tests/conftest.py registered it for this session
+    monkeypatch.setattr(link, "_FACTORIES", {})
+    assert main(["monitor", "--port", "virtual-ble:DySan-X", "--seconds", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown link 'virtual-ble:DySan-X'" in err and len(err.splitlines()) == 1, err
+    assert "serial:PORT[@BAUD]" in err, err  # printed as raised (not eaten as console markup)
+    with pytest.raises(DysanError, match="HCI virtual"):
+        link.open_link("ble:DySan-X?backend=bumble&hci=virtual", timeout=1.0)
+
+
+def test_no_shipped_module_imports_the_test_harness() -> None:
+    """`dysan.testing` is for the test suite and the emulator harness: nothing else in the package imports it."""
+    import ast
+
+    pkg = REPO / "host" / "dysan"
+    offenders = []
+    for path in sorted(pkg.rglob("*.py")):
+        if path.is_relative_to(pkg / "testing"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [f"{'.' * node.level}{node.module or ''}"] + [f"{node.module or ''}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) else [])
+            if any("testing" in n.split(".") for n in names):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, f"shipped modules import dysan.testing: {offenders}"

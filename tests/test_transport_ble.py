@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dysan.testing.virtual_nus import VirtualBle, VirtualNusPeripheral
 from dysan.transport import LinkEvent, LinkLostError, ReconnectPolicy, TransportError, open_transport
 from dysan.transport.base import parse_spec
 from dysan.transport.ble_bleak import BleakBackend
@@ -30,7 +31,6 @@ from dysan.transport.ble_nus import (
     split_for_mtu,
 )
 from dysan.transport.buffer import ByteBuffer
-from dysan.transport.virtual_nus import VirtualBle, VirtualNusPeripheral
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -314,7 +314,7 @@ def test_unknown_device_fails_fast_with_one_line(world: VirtualBle) -> None:
 def test_device_without_nus_is_rejected(world: VirtualBle) -> None:
     from bumble.core import AdvertisingData
 
-    from dysan.transport.virtual_nus import _new_device
+    from dysan.testing.virtual_nus import _new_device
 
     async def plain_device() -> None:
         device = _new_device(world.link, "Other", "F0:00:00:00:AA:01")

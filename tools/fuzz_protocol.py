@@ -37,11 +37,12 @@ def _worker(argv: list[str]) -> None:
     from cobs import cobs
 
     with atheris.instrument_imports(include=["dysan"]):
-        from dysan.protocol import framing, golden, messages, receive
+        from dysan.protocol import framing, messages, receive
         from dysan.protocol.auth import Verifier
         from dysan.protocol.errors import ProtocolError
         from dysan.protocol.framing import Frame, FrameDecoder, crc32
         from dysan.protocol.schema import AUTH_TAG_SIZE, FLAG_AUTH, MAX_PAYLOAD
+        from dysan.testing import golden
 
     def check_frame(f: Frame) -> None:
         assert f.encode() == Frame(f.msg_id, f.payload, f.seq, f.flags, f.counter, f.tag).encode()

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dysan.protocol import golden
+from dysan.testing import golden
 
 
 def main(argv: list[str] | None = None) -> int:

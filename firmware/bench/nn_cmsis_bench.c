@@ -26,8 +26,10 @@
 #include <string.h>
 
 #include "arm_nnfunctions.h"
+#include "dysan_le.h"
 #include "dysan_nn.h"
 #include "dysan_nn_format.h"
+#include "nn_file_common.h"
 #include "qemu/nn_qemu.h"
 
 #define MAX_IMAGE (256u * 1024u)
@@ -51,26 +53,21 @@ static uint64_t g_invoke;
 static const char *const FN_NAMES[] = {"none", "arm_convolve_wrapper_s8", "arm_fully_connected_wrapper_s8",
                                        "arm_avgpool_s8", "arm_max_pool_s8", "arm_elementwise_add_s8"};
 
-static uint32_t rd32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 typedef struct {
     uint32_t off, nbytes, rank, dims[4];
     int32_t zp;
 } tensor_t;
 
 static tensor_t tensor(uint32_t id) {
-    const uint8_t *r = g_image + rd32(g_image + DYSAN_NN_HDR_TENSORS_OFF) + id * DYSAN_NN_TENSOR_SIZE;
+    const uint8_t *r = g_image + dysan_le_get_u32(g_image + DYSAN_NN_HDR_TENSORS_OFF) + id * DYSAN_NN_TENSOR_SIZE;
     tensor_t t;
     t.rank = r[DYSAN_NN_TENSOR_RANK];
     for (int i = 0; i < 4; i++) {
-        t.dims[i] = rd16(r + DYSAN_NN_TENSOR_DIM0 + 2 * i);
+        t.dims[i] = dysan_le_get_u16(r + DYSAN_NN_TENSOR_DIM0 + 2 * i);
     }
-    t.off = rd32(r + DYSAN_NN_TENSOR_ARENA_OFF);
-    t.nbytes = rd32(r + DYSAN_NN_TENSOR_NBYTES);
-    t.zp = (int32_t)rd32(r + DYSAN_NN_TENSOR_ZERO_POINT);
+    t.off = dysan_le_get_u32(r + DYSAN_NN_TENSOR_ARENA_OFF);
+    t.nbytes = dysan_le_get_u32(r + DYSAN_NN_TENSOR_NBYTES);
+    t.zp = dysan_le_get_i32(r + DYSAN_NN_TENSOR_ZERO_POINT);
     return t;
 }
 
@@ -81,18 +78,19 @@ typedef struct {
 } op_t;
 
 static op_t op_at(uint32_t i) {
-    const uint8_t *r = g_image + rd32(g_image + DYSAN_NN_HDR_OPS_OFF) + i * DYSAN_NN_OP_SIZE;
+    const uint8_t *r = g_image + dysan_le_get_u32(g_image + DYSAN_NN_HDR_OPS_OFF) + i * DYSAN_NN_OP_SIZE;
     op_t op;
     memset(&op, 0, sizeof op);
-    op.kind = rd16(r + DYSAN_NN_OP_KIND);
-    op.in0 = tensor(rd16(r + DYSAN_NN_OP_INPUT0));
-    if (rd16(r + DYSAN_NN_OP_N_INPUTS) > 1) {
-        op.in1 = tensor(rd16(r + DYSAN_NN_OP_INPUT1));
+    op.kind = dysan_le_get_u16(r + DYSAN_NN_OP_KIND);
+    op.in0 = tensor(dysan_le_get_u16(r + DYSAN_NN_OP_INPUT0));
+    if (dysan_le_get_u16(r + DYSAN_NN_OP_N_INPUTS) > 1) {
+        op.in1 = tensor(dysan_le_get_u16(r + DYSAN_NN_OP_INPUT1));
     }
-    op.out = tensor(rd16(r + DYSAN_NN_OP_OUTPUT));
-    const uint32_t n = rd32(r + DYSAN_NN_OP_PARAMS_LEN) / 4u, off = rd32(r + DYSAN_NN_OP_PARAMS_OFF);
+    op.out = tensor(dysan_le_get_u16(r + DYSAN_NN_OP_OUTPUT));
+    const uint32_t n = dysan_le_get_u32(r + DYSAN_NN_OP_PARAMS_LEN) / 4u;
+    const uint32_t off = dysan_le_get_u32(r + DYSAN_NN_OP_PARAMS_OFF);
     for (uint32_t k = 0; k < n && k < DYSAN_NN_MAX_PARAMS; k++) {
-        op.p[k] = (int32_t)rd32(g_image + off + 4 * k);
+        op.p[k] = dysan_le_get_i32(g_image + off + 4 * k);
     }
     return op;
 }
@@ -111,10 +109,10 @@ static int32_t conv_blobs(const op_t *op, int32_t depth) {
             g_w[c * depth + k] = w[c * row + k];
             sum += w[c * row + k];
         }
-        const uint32_t folded = rd32(g_image + p[DYSAN_NN_CONV_BIAS_OFF] + 4 * c);
+        const uint32_t folded = dysan_le_get_u32(g_image + p[DYSAN_NN_CONV_BIAS_OFF] + 4 * c);
         g_bias[c] = (int32_t)(folded + (uint32_t)((int64_t)p[DYSAN_NN_CONV_INPUT_ZP] * sum));
-        g_mult[c] = (int32_t)rd32(g_image + p[DYSAN_NN_CONV_MULT_OFF] + 4 * c);
-        g_shift[c] = (int32_t)rd32(g_image + p[DYSAN_NN_CONV_SHIFT_OFF] + 4 * c);
+        g_mult[c] = dysan_le_get_i32(g_image + p[DYSAN_NN_CONV_MULT_OFF] + 4 * c);
+        g_shift[c] = dysan_le_get_i32(g_image + p[DYSAN_NN_CONV_SHIFT_OFF] + 4 * c);
     }
     return depth;
 }
@@ -231,27 +229,18 @@ static int run_cmsis(const op_t *op, uint64_t *ticks) {
     }
 }
 
-static long read_file(const char *path, uint8_t *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return -1;
-    }
-    size_t n = 0, got;
-    while (n < cap && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-    }
-    fclose(f);
-    return (long)n;
-}
-
 int main(int argc, char **argv) {
     if (argc != 3) {
         printf("error usage: nn_cmsis_bench IMAGE INPUTS\n");
         return 2;
     }
-    const long image_len = read_file(argv[1], g_image, sizeof g_image);
+    const long image_len = nn_read_file(argv[1], g_image, sizeof g_image);
+    if (image_len < 0) {
+        printf("error cannot read %s (%s)\n", argv[1], image_len == -1 ? "cannot open" : "larger than MAX_IMAGE");
+        return 2;
+    }
     dysan_nn_model_t m;
-    int rc = image_len > 0 ? dysan_nn_load(g_image, (size_t)image_len, &m) : DYSAN_NN_ERR_ARG;
+    int rc = dysan_nn_load(g_image, (size_t)image_len, &m);
     if (rc != DYSAN_NN_OK) {
         printf("error load %d %s\n", rc, dysan_nn_strerror(rc));
         return 2;

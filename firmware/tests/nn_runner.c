@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "dysan_nn.h"
+#include "nn_file_common.h"
 
 #ifndef NN_RUNNER_MAX_IMAGE
 #define NN_RUNNER_MAX_IMAGE (512u * 1024u)
@@ -46,20 +47,6 @@ static int8_t g_in[NN_RUNNER_MAX_ARENA];
 static int8_t g_out[NN_RUNNER_MAX_ARENA];
 static uint64_t g_ticks[NN_RUNNER_MAX_OPS];
 static uint64_t g_total[NN_RUNNER_MAX_OPS];
-
-static long read_file(const char *path, uint8_t *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return -1;
-    }
-    size_t n = 0, got;
-    while (n < cap && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-    }
-    const int more = n == cap && fgetc(f) != EOF;
-    fclose(f);
-    return more ? -2 : (long)n;
-}
 
 static int info(const dysan_nn_model_t *m) {
     printf("arena_bytes %lu\n", (unsigned long)dysan_nn_arena_bytes(m));
@@ -99,7 +86,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: nn_runner [--profile] [--steps] [--arena BYTES] IMAGE INPUTS OUTPUTS | nn_runner --info IMAGE\n");
         return 1;
     }
-    const long image_len = read_file(argv[a], g_image, sizeof g_image);
+    const long image_len = nn_read_file(argv[a], g_image, sizeof g_image);
     if (image_len < 0) {
         fprintf(stderr, "cannot read %s\n", argv[a]);
         return 1;

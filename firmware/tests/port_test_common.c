@@ -10,22 +10,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check_common.h"
 #include "dysan_contract.h"
+#include "dysan_crc32.h"
+#include "dysan_le.h"
 #include "dysan_provision.h"
 #include "imu_defs.h"
 #include "port_common.h"
-
-static int s_checks;
-static int s_failures;
-
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        s_checks++;                                                                                          \
-        if (!(cond)) {                                                                                       \
-            s_failures++;                                                                                    \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                           \
-        }                                                                                                    \
-    } while (0)
 
 static void test_ranges(void)
 {
@@ -72,17 +63,9 @@ static void test_ramflash(void)
 static void test_crc(void)
 {
     const uint8_t v[] = "123456789";
-    CHECK(dysan_crc32(0, v, 9) == 0xCBF43926u); /* the standard check value of CRC-32/ISO-HDLC */
-    CHECK(dysan_crc32(dysan_crc32(0, v, 4), v + 4, 5) == 0xCBF43926u);
-    CHECK(dysan_crc32(0, v, 0) == 0u);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
+    CHECK(dysan_crc32_update(0, v, 9) == 0xCBF43926u); /* the standard check value of CRC-32/ISO-HDLC */
+    CHECK(dysan_crc32_update(dysan_crc32_update(0, v, 4), v + 4, 5) == 0xCBF43926u);
+    CHECK(dysan_crc32_update(0, v, 0) == 0u);
 }
 
 static void test_provision(void)
@@ -96,7 +79,7 @@ static void test_provision(void)
     CHECK(dysan_provision_parse(page, sizeof page, dev, key) == DYSAN_PORT_ENOID); /* blank flash */
     CHECK(dev[0] == 0x11 && key[0] == 0x22);                                      /* untouched */
 
-    put_u32(page + DYSAN_PROVISION_OFF_MAGIC, DYSAN_PROVISION_MAGIC);
+    dysan_le_put_u32(page + DYSAN_PROVISION_OFF_MAGIC, DYSAN_PROVISION_MAGIC);
     page[DYSAN_PROVISION_OFF_VERSION] = DYSAN_PROVISION_VERSION;
     page[DYSAN_PROVISION_OFF_VERSION + 1] = 0;
     page[DYSAN_PROVISION_OFF_FLAGS] = 0;
@@ -107,7 +90,7 @@ static void test_provision(void)
     for (unsigned i = 0; i < DYSAN_PROVISION_KEY_LEN; i++) {
         page[DYSAN_PROVISION_OFF_KEY + i] = (uint8_t)i;
     }
-    put_u32(page + DYSAN_PROVISION_OFF_CRC, dysan_crc32(0, page, DYSAN_PROVISION_CRC_COVERED));
+    dysan_le_put_u32(page + DYSAN_PROVISION_OFF_CRC, dysan_crc32_update(0, page, DYSAN_PROVISION_CRC_COVERED));
     CHECK(dysan_provision_parse(page, sizeof page, dev, key) == DYSAN_PORT_OK);
     CHECK(dev[0] == 0xD0 && dev[7] == 0xD7 && key[0] == 0 && key[31] == 31);
     CHECK(dysan_provision_parse(page, DYSAN_PROVISION_HEADER_LEN, dev, key) == DYSAN_PORT_OK);
@@ -118,7 +101,7 @@ static void test_provision(void)
     CHECK(dysan_provision_parse(page, sizeof page, dev, key) == DYSAN_PORT_ENOID);
     page[DYSAN_PROVISION_OFF_KEY + 5] ^= 1u;
     page[DYSAN_PROVISION_OFF_VERSION] = 2; /* a layout this firmware does not know */
-    put_u32(page + DYSAN_PROVISION_OFF_CRC, dysan_crc32(0, page, DYSAN_PROVISION_CRC_COVERED));
+    dysan_le_put_u32(page + DYSAN_PROVISION_OFF_CRC, dysan_crc32_update(0, page, DYSAN_PROVISION_CRC_COVERED));
     CHECK(dysan_provision_parse(page, sizeof page, dev, key) == DYSAN_PORT_ENOID);
 }
 
@@ -395,10 +378,5 @@ int main(int argc, char **argv)
     test_flash_region();
     test_ring();
     test_ble_chunk();
-    if (s_failures != 0) {
-        printf("%d of %d checks failed\n", s_failures, s_checks);
-        return 1;
-    }
-    printf("ok %d checks\n", s_checks);
-    return 0;
+    return check_summary("port_test_common");
 }

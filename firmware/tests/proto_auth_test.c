@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check_common.h"
 #include "dysan_auth.h"
 #include "dysan_counter.h"
 #include "dysan_counter_port.h"
@@ -17,18 +18,6 @@ extern int proto_fake_fail_erase;
 extern int proto_fake_torn_write;
 extern unsigned proto_fake_erases;
 extern size_t proto_fake_region_size;
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                   \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            failures++;                                                                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                    \
-            printf(__VA_ARGS__);                                                                           \
-            printf("\n");                                                                                  \
-        }                                                                                                  \
-    } while (0)
 
 static const uint8_t KEY[32] = {0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a,
                                 0x4b, 0x4c, 0x4d, 0x4e, 0x4f, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55,
@@ -67,12 +56,12 @@ static void test_verify(void)
     dysan_auth_init(&a, DEV, KEY, 10, ram_persist, NULL);
     const uint8_t mode = DYSAN_MODE_STREAMING;
     dysan_frame_t f = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 11, KEY, DEV);
-    CHECK(dysan_auth_verify(&a, &f) == DYSAN_OK, "fresh counter verifies");
-    CHECK(a.last_counter == 10u, "verify has no side effect");
-    CHECK(dysan_auth_commit(&a, 11) == DYSAN_OK && a.last_counter == 11u && persisted == 11u, "commit");
-    CHECK(dysan_auth_verify(&a, &f) == DYSAN_ERR_REPLAY && a.replays == 1u, "same frame again: replay");
+    CHECK_MSG(dysan_auth_verify(&a, &f) == DYSAN_OK, "fresh counter verifies");
+    CHECK_MSG(a.last_counter == 10u, "verify has no side effect");
+    CHECK_MSG(dysan_auth_commit(&a, 11) == DYSAN_OK && a.last_counter == 11u && persisted == 11u, "commit");
+    CHECK_MSG(dysan_auth_verify(&a, &f) == DYSAN_ERR_REPLAY && a.replays == 1u, "same frame again: replay");
     f = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 5, KEY, DEV);
-    CHECK(dysan_auth_verify(&a, &f) == DYSAN_ERR_REPLAY, "older counter: replay");
+    CHECK_MSG(dysan_auth_verify(&a, &f) == DYSAN_ERR_REPLAY, "older counter: replay");
     f = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 12, KEY, DEV);
     for (unsigned i = 0; i < DYSAN_AUTH_TAG_SIZE; ++i) {
         uint8_t t[DYSAN_AUTH_TAG_SIZE];
@@ -80,56 +69,57 @@ static void test_verify(void)
         t[i] ^= 0x01u;
         dysan_frame_t g = f;
         g.tag = t;
-        CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "tag bit flip at %u", i);
+        CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "tag bit flip at %u", i);
     }
     dysan_frame_t g = f;
     g.counter = 13; /* counter not covered -> would allow replays with fresh counters */
-    CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "counter is covered by the tag");
+    CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "counter is covered by the tag");
     g = f;
     g.msg_id = DYSAN_MSG_SET_SENSITIVE;
-    CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "msg id is covered by the tag");
+    CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "msg id is covered by the tag");
     const uint8_t other_mode = DYSAN_MODE_IDLE;
     g = f;
     g.payload = &other_mode;
-    CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "payload is covered by the tag");
+    CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "payload is covered by the tag");
     uint8_t wrong_key[32];
     memcpy(wrong_key, KEY, 32);
     wrong_key[31] ^= 0x80u;
     g = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 12, wrong_key, DEV);
-    CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "wrong key");
+    CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "wrong key");
     uint8_t other_dev[8];
     memcpy(other_dev, DEV, 8);
     other_dev[0] ^= 1u;
     g = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 12, KEY, other_dev);
-    CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "tag for another device");
+    CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_FAILED, "tag for another device");
     g = f;
     g.flags = 0;
     g.tag = NULL;
-    CHECK(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_REQUIRED, "unsigned");
-    CHECK(a.failures == DYSAN_AUTH_TAG_SIZE + 6u, "failures counted (%u)", a.failures);
+    CHECK_MSG(dysan_auth_verify(&a, &g) == DYSAN_ERR_AUTH_REQUIRED, "unsigned");
+    CHECK_MSG(a.failures == DYSAN_AUTH_TAG_SIZE + 6u, "failures counted (%u)", a.failures);
 
     /* Persist failure: refused, nothing changes, the same command succeeds once storage works. */
     f = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 12, KEY, DEV);
     persist_fail = 1;
-    CHECK(dysan_auth_commit(&a, 12) == DYSAN_ERR_STORAGE && a.last_counter == 11u, "storage failure refuses");
+    CHECK_MSG(dysan_auth_commit(&a, 12) == DYSAN_ERR_STORAGE && a.last_counter == 11u, "storage failure refuses");
     persist_fail = 0;
-    CHECK(dysan_auth_verify(&a, &f) == DYSAN_OK && dysan_auth_commit(&a, 12) == DYSAN_OK, "retry after storage");
+    CHECK_MSG(dysan_auth_verify(&a, &f) == DYSAN_OK && dysan_auth_commit(&a, 12) == DYSAN_OK, "retry after storage");
     dysan_auth_t no_hook;
     dysan_auth_init(&no_hook, DEV, KEY, 0, NULL, NULL);
-    CHECK(dysan_auth_commit(&no_hook, 1) == DYSAN_ERR_STORAGE, "no persist hook: fail closed");
+    CHECK_MSG(dysan_auth_commit(&no_hook, 1) == DYSAN_ERR_STORAGE, "no persist hook: fail closed");
 
     dysan_auth_t blank;
     dysan_auth_init(&blank, NULL, NULL, 0, ram_persist, NULL);
-    CHECK(dysan_auth_verify(&blank, &f) == DYSAN_ERR_NOT_PROVISIONED, "unprovisioned device refuses");
+    CHECK_MSG(dysan_auth_verify(&blank, &f) == DYSAN_ERR_NOT_PROVISIONED, "unprovisioned device refuses");
     dysan_auth_clear(&a);
-    CHECK(!a.provisioned && dysan_auth_verify(&a, &f) == DYSAN_ERR_NOT_PROVISIONED, "cleared key");
+    CHECK_MSG(!a.provisioned && dysan_auth_verify(&a, &f) == DYSAN_ERR_NOT_PROVISIONED, "cleared key");
 
     /* The largest counter works once; nothing can follow it. */
     dysan_auth_t top;
     dysan_auth_init(&top, DEV, KEY, 0xfffffffeu, ram_persist, NULL);
     f = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 0xffffffffu, KEY, DEV);
-    CHECK(dysan_auth_verify(&top, &f) == DYSAN_OK && dysan_auth_commit(&top, 0xffffffffu) == DYSAN_OK, "max counter");
-    CHECK(dysan_auth_verify(&top, &f) == DYSAN_ERR_REPLAY, "after the max counter");
+    CHECK_MSG(dysan_auth_verify(&top, &f) == DYSAN_OK && dysan_auth_commit(&top, 0xffffffffu) == DYSAN_OK,
+              "max counter");
+    CHECK_MSG(dysan_auth_verify(&top, &f) == DYSAN_ERR_REPLAY, "after the max counter");
 }
 
 /* ---------------------------------------------------------------------------------------- counter log */
@@ -163,7 +153,7 @@ static const dysan_counter_ops_t FLASH_OPS = {flash_write, flash_erase, NULL, NU
 static uint32_t reopen(void)
 {
     dysan_counter_log_t log;
-    CHECK(dysan_counter_log_open(&log, flash, sizeof flash, &FLASH_OPS) == DYSAN_OK, "reopen");
+    CHECK_MSG(dysan_counter_log_open(&log, flash, sizeof flash, &FLASH_OPS) == DYSAN_OK, "reopen");
     return log.value;
 }
 
@@ -171,34 +161,34 @@ static void test_counter_log(void)
 {
     memset(flash, 0xff, sizeof flash);
     dysan_counter_log_t log;
-    CHECK(dysan_counter_log_open(&log, flash, 8, &FLASH_OPS) == DYSAN_ERR_STORAGE, "too small");
-    CHECK(dysan_counter_log_open(&log, flash, sizeof flash, &FLASH_OPS) == DYSAN_OK && log.value == 0u, "blank");
+    CHECK_MSG(dysan_counter_log_open(&log, flash, 8, &FLASH_OPS) == DYSAN_ERR_STORAGE, "too small");
+    CHECK_MSG(dysan_counter_log_open(&log, flash, sizeof flash, &FLASH_OPS) == DYSAN_OK && log.value == 0u, "blank");
     /* Three compactions' worth of stores, each surviving a "reboot". */
     for (uint32_t c = 1; c <= 3u * (sizeof flash / DYSAN_COUNTER_RECORD_SIZE) + 5u; ++c) {
-        CHECK(dysan_counter_log_store(&log, c * 3u) == DYSAN_OK, "store %u", c * 3u);
-        CHECK(reopen() == c * 3u, "value after reboot at %u", c * 3u);
+        CHECK_MSG(dysan_counter_log_store(&log, c * 3u) == DYSAN_OK, "store %u", c * 3u);
+        CHECK_MSG(reopen() == c * 3u, "value after reboot at %u", c * 3u);
     }
-    CHECK(flash_erases == 3u, "compactions: %u", flash_erases);
-    CHECK(dysan_counter_log_store(&log, log.value) == DYSAN_ERR_REPLAY, "equal refused");
-    CHECK(dysan_counter_log_store(&log, 1) == DYSAN_ERR_REPLAY, "lower refused");
+    CHECK_MSG(flash_erases == 3u, "compactions: %u", flash_erases);
+    CHECK_MSG(dysan_counter_log_store(&log, log.value) == DYSAN_ERR_REPLAY, "equal refused");
+    CHECK_MSG(dysan_counter_log_store(&log, 1) == DYSAN_ERR_REPLAY, "lower refused");
     /* A torn record (power cut mid-write) is skipped; the previous value stands and the log goes on. */
     const uint32_t before = log.value;
     const size_t at = log.next;
     flash[at] = 0x00; /* half-programmed counter, check word still erased */
-    CHECK(reopen() == before, "torn record ignored");
+    CHECK_MSG(reopen() == before, "torn record ignored");
     dysan_counter_log_open(&log, flash, sizeof flash, &FLASH_OPS);
-    CHECK(log.next == at + DYSAN_COUNTER_RECORD_SIZE, "torn slot not reused");
-    CHECK(dysan_counter_log_store(&log, before + 1u) == DYSAN_OK && reopen() == before + 1u, "after torn");
+    CHECK_MSG(log.next == at + DYSAN_COUNTER_RECORD_SIZE, "torn slot not reused");
+    CHECK_MSG(dysan_counter_log_store(&log, before + 1u) == DYSAN_OK && reopen() == before + 1u, "after torn");
     /* A failed write: refused, and the slot is not reused. */
     flash_fail_write = 1;
-    CHECK(dysan_counter_log_store(&log, before + 2u) == DYSAN_ERR_STORAGE, "write failure");
+    CHECK_MSG(dysan_counter_log_store(&log, before + 2u) == DYSAN_ERR_STORAGE, "write failure");
     flash_fail_write = 0;
-    CHECK(reopen() == before + 1u, "value unchanged by a failed write");
-    CHECK(dysan_counter_log_store(&log, before + 2u) == DYSAN_OK && reopen() == before + 2u, "after failure");
+    CHECK_MSG(reopen() == before + 1u, "value unchanged by a failed write");
+    CHECK_MSG(dysan_counter_log_store(&log, before + 2u) == DYSAN_OK && reopen() == before + 2u, "after failure");
     /* Through the auth persist hook. */
     dysan_auth_t a;
     dysan_auth_init(&a, DEV, KEY, log.value, dysan_counter_log_persist, &log);
-    CHECK(dysan_auth_commit(&a, before + 10u) == DYSAN_OK && reopen() == before + 10u, "auth -> log");
+    CHECK_MSG(dysan_auth_commit(&a, before + 10u) == DYSAN_OK && reopen() == before + 10u, "auth -> log");
 }
 
 static int restored;
@@ -208,7 +198,7 @@ static int restore_hook(void *ctx)
     restored++;
     /* Called after the compaction rewrote the counter: the log's first slot already holds it. */
     const uint8_t *state = dysan_port_region(DYSAN_REGION_STATE, NULL);
-    CHECK(state[256] != 0xffu || state[257] != 0xffu || state[260] != 0xffu, "restore runs after the rewrite");
+    CHECK_MSG(state[256] != 0xffu || state[257] != 0xffu || state[260] != 0xffu, "restore runs after the rewrite");
     return 0;
 }
 
@@ -216,30 +206,30 @@ static void test_counter_port(void)
 {
     dysan_counter_log_t log;
     dysan_counter_region_t where;
-    CHECK(dysan_counter_log_open_region(&log, &where, DYSAN_REGION_STATE, 500, 64, NULL, NULL) ==
-              DYSAN_ERR_STORAGE,
-          "window past the region");
-    CHECK(dysan_counter_log_open_region(&log, &where, DYSAN_REGION_STATE, 256, 128, restore_hook, NULL) ==
-              DYSAN_OK,
-          "open in STATE");
+    CHECK_MSG(dysan_counter_log_open_region(&log, &where, DYSAN_REGION_STATE, 500, 64, NULL, NULL) ==
+                  DYSAN_ERR_STORAGE,
+              "window past the region");
+    CHECK_MSG(dysan_counter_log_open_region(&log, &where, DYSAN_REGION_STATE, 256, 128, restore_hook, NULL) ==
+                  DYSAN_OK,
+              "open in STATE");
     for (uint32_t c = 1; c <= 40u; ++c) {
-        CHECK(dysan_counter_log_store(&log, c) == DYSAN_OK, "port store %u", c);
+        CHECK_MSG(dysan_counter_log_store(&log, c) == DYSAN_OK, "port store %u", c);
     }
-    CHECK(proto_fake_erases == 2u && restored == 2, "compactions erase the region, then restore (%u, %d)",
-          proto_fake_erases, restored);
+    CHECK_MSG(proto_fake_erases == 2u && restored == 2, "compactions erase the region, then restore (%u, %d)",
+              proto_fake_erases, restored);
     size_t size = 0;
     const uint8_t *state = dysan_port_region(DYSAN_REGION_STATE, &size);
     dysan_counter_log_t again;
-    CHECK(dysan_counter_log_open(&again, state + 256, 128, &log.ops) == DYSAN_OK && again.value == 40u,
-          "reopened from the region: %u", again.value);
+    CHECK_MSG(dysan_counter_log_open(&again, state + 256, 128, &log.ops) == DYSAN_OK && again.value == 40u,
+              "reopened from the region: %u", again.value);
     proto_fake_torn_write = 3;
-    CHECK(dysan_counter_log_store(&log, 41) == DYSAN_ERR_STORAGE, "torn port write refused");
+    CHECK_MSG(dysan_counter_log_store(&log, 41) == DYSAN_ERR_STORAGE, "torn port write refused");
     proto_fake_fail_erase = 1;
     for (uint32_t c = 42; c < 60u; ++c) {
         (void)dysan_counter_log_store(&log, c);
     }
     dysan_counter_log_open(&again, state + 256, 128, &log.ops);
-    CHECK(again.value >= 42u, "log continues after an erase failure (%u)", again.value);
+    CHECK_MSG(again.value >= 42u, "log continues after an erase failure (%u)", again.value);
 }
 
 /* ---------------------------------------------------------------------------------------- accept */
@@ -251,58 +241,61 @@ static void test_accept(void)
     int authd = 7;
     const uint8_t ack[4] = {5, 0, 0, 0};
     dysan_frame_t f = {DYSAN_MSG_ACK, 0, 1, 4, ack, 0, NULL};
-    CHECK(dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && !authd && m.body.ack.seq == 5u,
-          "unsigned ACK");
-    CHECK(dysan_proto_accept(&f, DYSAN_DIR_D2H, &a, &m, &authd) == DYSAN_ERR_WRONG_DIRECTION, "ACK at the host");
+    CHECK_MSG(dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && !authd && m.body.ack.seq == 5u,
+              "unsigned ACK");
+    CHECK_MSG(dysan_proto_accept(&f, DYSAN_DIR_D2H, &a, &m, &authd) == DYSAN_ERR_WRONG_DIRECTION, "ACK at the host");
     f.msg_id = 0x7f;
-    CHECK(dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_UNKNOWN_MSG, "unknown id");
+    CHECK_MSG(dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_UNKNOWN_MSG, "unknown id");
     f.msg_id = DYSAN_MSG_ACK;
     f.len = 3;
-    CHECK(dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_BAD_LENGTH, "short ACK");
+    CHECK_MSG(dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_BAD_LENGTH, "short ACK");
 
     const uint8_t mode = DYSAN_MODE_IDLE;
     dysan_frame_t u = {DYSAN_MSG_SET_MODE, 0, 2, 1, &mode, 0, NULL};
-    CHECK(dysan_proto_accept(&u, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_REQUIRED, "unsigned SET_MODE");
-    CHECK(dysan_proto_accept(&u, DYSAN_DIR_H2D, NULL, &m, &authd) == DYSAN_ERR_AUTH_REQUIRED, "no auth ctx");
+    CHECK_MSG(dysan_proto_accept(&u, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_REQUIRED, "unsigned SET_MODE");
+    CHECK_MSG(dysan_proto_accept(&u, DYSAN_DIR_H2D, NULL, &m, &authd) == DYSAN_ERR_AUTH_REQUIRED, "no auth ctx");
 
     persist_calls = 0;
     dysan_frame_t s = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 101, KEY, DEV);
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && authd && persisted == 101u &&
-              persist_calls == 1,
-          "signed SET_MODE accepted and persisted");
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_REPLAY && !authd, "replayed");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && authd && persisted == 101u &&
+                  persist_calls == 1,
+              "signed SET_MODE accepted and persisted");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_REPLAY && !authd, "replayed");
 
     /* A correctly signed but malformed command is refused and does not consume its counter. */
     const uint8_t bad_mode = 9;
     s = signed_frame(DYSAN_MSG_SET_MODE, &bad_mode, 1, 102, KEY, DEV);
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_BAD_FIELD && a.last_counter == 101u,
-          "signed bad field");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_BAD_FIELD && a.last_counter == 101u,
+              "signed bad field");
     /* A forged command never reaches the payload parser: the auth error wins. */
     s.tag = ack;
     s.len = 1;
     dysan_frame_t forged = s;
     uint8_t zeros[DYSAN_AUTH_TAG_SIZE] = {0};
     forged.tag = zeros;
-    CHECK(dysan_proto_accept(&forged, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_FAILED, "forged + bad field");
+    CHECK_MSG(dysan_proto_accept(&forged, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_FAILED,
+              "forged + bad field");
 
     /* Optional auth: a signed HELLO is authenticated, an unsigned one is fine too. */
     const uint8_t hello[6] = {1, 0, 0x78, 0x56, 0x34, 0x12}; /* proto_version 1, nonce 0x12345678 */
     s = signed_frame(DYSAN_MSG_HELLO, hello, sizeof hello, 150, KEY, DEV);
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && authd && a.last_counter == 150u,
-          "signed HELLO");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && authd && a.last_counter == 150u,
+              "signed HELLO");
     s.counter = 151; /* tag no longer matches */
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_FAILED, "bad optional tag refused");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_AUTH_FAILED,
+              "bad optional tag refused");
     dysan_frame_t h = {DYSAN_MSG_HELLO, 0, 3, sizeof hello, hello, 0, NULL};
-    CHECK(dysan_proto_accept(&h, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && !authd, "unsigned HELLO");
+    CHECK_MSG(dysan_proto_accept(&h, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_OK && !authd, "unsigned HELLO");
     s = signed_frame(DYSAN_MSG_HELLO, hello, sizeof hello, 160, KEY, DEV);
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, NULL, &m, &authd) == DYSAN_ERR_NOT_PROVISIONED, "no auth ctx, signed");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, NULL, &m, &authd) == DYSAN_ERR_NOT_PROVISIONED,
+              "no auth ctx, signed");
 
     /* Storage failure: refused, counter unchanged. */
     persist_fail = 1;
     s = signed_frame(DYSAN_MSG_SET_MODE, &mode, 1, 200, KEY, DEV);
-    CHECK(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_STORAGE && !authd &&
-              a.last_counter == 150u,
-          "storage failure");
+    CHECK_MSG(dysan_proto_accept(&s, DYSAN_DIR_H2D, &a, &m, &authd) == DYSAN_ERR_STORAGE && !authd &&
+                  a.last_counter == 150u,
+              "storage failure");
     persist_fail = 0;
 
     /* ERROR helper truncates. */
@@ -310,9 +303,9 @@ static void test_accept(void)
     memset(longtext, 'x', sizeof longtext - 1u);
     longtext[sizeof longtext - 1u] = '\0';
     dysan_proto_error(&m, DYSAN_ERR_REPLAY, 0x11, 9, longtext);
-    CHECK(m.id == DYSAN_MSG_ERROR && m.body.error.text_len == DYSAN_TEXT_MAX && m.body.error.code == 7u, "error");
+    CHECK_MSG(m.id == DYSAN_MSG_ERROR && m.body.error.text_len == DYSAN_TEXT_MAX && m.body.error.code == 7u, "error");
     dysan_proto_error(&m, DYSAN_ERR_BUSY, 0, 0, NULL);
-    CHECK(m.body.error.text_len == 0u, "error without text");
+    CHECK_MSG(m.body.error.text_len == 0u, "error without text");
 }
 
 /* Encode a message with dysan_proto_encode_signed and accept it back. */
@@ -330,8 +323,9 @@ static void test_encode_accept(void)
     m.body.configure.weight_y = 26214;
     m.body.configure.stream_enable = 1;
     size_t n = 0;
-    CHECK(dysan_proto_encode_signed(&m, 13, KEY, DEV, 500, scratch, sizeof scratch, out, sizeof out, &n) == DYSAN_OK,
-          "encode signed");
+    CHECK_MSG(dysan_proto_encode_signed(&m, 13, KEY, DEV, 500, scratch, sizeof scratch, out, sizeof out, &n) ==
+                  DYSAN_OK,
+              "encode signed");
     dysan_frame_decoder_t dec;
     dysan_frame_decoder_init(&dec);
     dysan_frame_t f;
@@ -342,13 +336,13 @@ static void test_encode_accept(void)
     dysan_auth_t a;
     dysan_auth_init(&a, DEV, KEY, 499, ram_persist, NULL);
     int authd = 0;
-    CHECK(got == 1 && dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &back, &authd) == DYSAN_OK && authd &&
-              back.body.configure.weight_y == 26214u,
-          "signed CONFIGURE round trip");
-    CHECK(dysan_proto_encode(&m, 13, scratch, 3, out, sizeof out, &n) == DYSAN_ERR_BAD_LENGTH, "scratch too small");
-    CHECK(dysan_proto_encode_signed(&m, 13, NULL, DEV, 1, scratch, sizeof scratch, out, sizeof out, &n) ==
-              DYSAN_ERR_NOT_PROVISIONED,
-          "no key");
+    CHECK_MSG(got == 1 && dysan_proto_accept(&f, DYSAN_DIR_H2D, &a, &back, &authd) == DYSAN_OK && authd &&
+                  back.body.configure.weight_y == 26214u,
+              "signed CONFIGURE round trip");
+    CHECK_MSG(dysan_proto_encode(&m, 13, scratch, 3, out, sizeof out, &n) == DYSAN_ERR_BAD_LENGTH, "scratch too small");
+    CHECK_MSG(dysan_proto_encode_signed(&m, 13, NULL, DEV, 1, scratch, sizeof scratch, out, sizeof out, &n) ==
+                  DYSAN_ERR_NOT_PROVISIONED,
+              "no key");
 }
 
 int main(void)
@@ -358,6 +352,6 @@ int main(void)
     test_counter_port();
     test_accept();
     test_encode_accept();
-    printf("proto_auth_test: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
-    return failures ? 1 : 0;
+    printf("proto_auth_test: %s (%d failures)\n", s_failures ? "FAILED" : "ok", s_failures);
+    return s_failures ? 1 : 0;
 }

@@ -8,27 +8,17 @@
  *   proto_golden_test GOLDEN.json [--corpus DIR]
  *
  * --corpus writes each vector as libFuzzer seeds in fuzz_frame.c's input format.
- * The JSON is written one vector per line (host/dysan/protocol/golden.py), so a line scanner reads it.
+ * The JSON is written one vector per line (host/dysan/testing/golden.py), so a line scanner reads it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_common.h"
 #include "dysan_auth.h"
 #include "dysan_frame.h"
 #include "dysan_proto.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                   \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            failures++;                                                                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                    \
-            printf(__VA_ARGS__);                                                                           \
-            printf("\n");                                                                                  \
-        }                                                                                                  \
-    } while (0)
+#include "proto_test_common.h"
 
 #define LINE_MAX_BYTES 16384
 #define STREAM_MAX 8192
@@ -88,20 +78,6 @@ static int int_field(const char *line, const char *name, unsigned long *out)
     return end != p;
 }
 
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    while (hex[0] != '\0' && hex[1] != '\0') {
-        unsigned v = 0;
-        if (n >= cap || sscanf(hex, "%2x", &v) != 1) {
-            return (size_t)-1;
-        }
-        out[n++] = (uint8_t)v;
-        hex += 2;
-    }
-    return n;
-}
-
 static void write_seed(const char *label, int mode, const uint8_t *data, size_t n, const uint8_t *prefix,
                        size_t prefix_len)
 {
@@ -112,7 +88,7 @@ static void write_seed(const char *label, int mode, const uint8_t *data, size_t 
     snprintf(path, sizeof path, "%s/golden_%s_%d", corpus_dir, label, mode);
     FILE *f = fopen(path, "wb");
     if (f == NULL) {
-        CHECK(0, "cannot write %s", path);
+        CHECK_MSG(0, "cannot write %s", path);
         return;
     }
     const uint8_t m = (uint8_t)mode;
@@ -158,22 +134,22 @@ static void check_vector(const char *line)
     uint8_t payload[DYSAN_MSG_MAX_PAYLOAD];
     if (!str_field(line, "label", 0, label, sizeof label) || !str_field(line, "name", 0, name, sizeof name) ||
         !int_field(line, "id", &id) || !int_field(line, "seq", &seq)) {
-        CHECK(0, "malformed vector line: %.60s", line);
+        CHECK_MSG(0, "malformed vector line: %.60s", line);
         return;
     }
     const int is_signed = int_field(line, "counter", &counter);
     if (!str_field(line, "payload", 1, hex, sizeof hex)) {
-        CHECK(0, "%s: no payload", label);
+        CHECK_MSG(0, "%s: no payload", label);
         return;
     }
     const size_t plen = unhex(hex, payload, sizeof payload);
     if (!str_field(line, "frame", 1, hex, sizeof hex)) {
-        CHECK(0, "%s: no frame", label);
+        CHECK_MSG(0, "%s: no frame", label);
         return;
     }
     const size_t n = unhex(hex, stream, sizeof stream);
     if (n == (size_t)-1 || plen == (size_t)-1) {
-        CHECK(0, "%s: bad hex", label);
+        CHECK_MSG(0, "%s: bad hex", label);
         return;
     }
     vectors++;
@@ -182,17 +158,17 @@ static void check_vector(const char *line)
     dysan_frame_t f;
     size_t at = 0;
     const int got = feed_all(stream, n, &f, &at);
-    CHECK(got == 1 && at == n - 1u, "%s: %d frames (completed at %zu of %zu)", label, got, at, n);
+    CHECK_MSG(got == 1 && at == n - 1u, "%s: %d frames (completed at %zu of %zu)", label, got, at, n);
     if (got != 1) {
         return;
     }
-    CHECK(f.msg_id == id && f.seq == seq && f.len == plen && memcmp(f.payload, payload, plen) == 0,
-          "%s: header / payload", label);
-    CHECK(((f.flags & DYSAN_FRAME_FLAG_AUTH) != 0u) == is_signed && (!is_signed || f.counter == counter),
-          "%s: auth trailer", label);
+    CHECK_MSG(f.msg_id == id && f.seq == seq && f.len == plen && memcmp(f.payload, payload, plen) == 0,
+              "%s: header / payload", label);
+    CHECK_MSG(((f.flags & DYSAN_FRAME_FLAG_AUTH) != 0u) == is_signed && (!is_signed || f.counter == counter),
+              "%s: auth trailer", label);
 
     const dysan_msg_desc_t *d = dysan_msg_desc(f.msg_id);
-    CHECK(d != NULL && strcmp(d->name, name) == 0, "%s: name %s", label, name);
+    CHECK_MSG(d != NULL && strcmp(d->name, name) == 0, "%s: name %s", label, name);
     if (d == NULL) {
         return;
     }
@@ -201,18 +177,18 @@ static void check_vector(const char *line)
     const uint8_t receiver = d->dir == DYSAN_DIR_D2H ? DYSAN_DIR_D2H : DYSAN_DIR_H2D;
     int authd = 0;
     const int rc = dysan_proto_accept(&f, receiver, &auth, &msg, &authd);
-    CHECK(rc == DYSAN_OK && authd == is_signed, "%s: accept rc=%d authenticated=%d", label, rc, authd);
+    CHECK_MSG(rc == DYSAN_OK && authd == is_signed, "%s: accept rc=%d authenticated=%d", label, rc, authd);
     if (rc != DYSAN_OK) {
         return;
     }
-    CHECK(!is_signed || persisted == counter, "%s: counter persisted", label);
+    CHECK_MSG(!is_signed || persisted == counter, "%s: counter persisted", label);
 
     size_t m = 0;
     const int erc = is_signed ? dysan_proto_encode_signed(&msg, f.seq, key, dev, (uint32_t)counter, scratch,
                                                           sizeof scratch, again, sizeof again, &m)
                               : dysan_proto_encode(&msg, f.seq, scratch, sizeof scratch, again, sizeof again, &m);
-    CHECK(erc == DYSAN_OK && m == n && memcmp(again, stream, n) == 0, "%s: re-encoding differs (rc=%d, %zu vs %zu)",
-          label, erc, m, n);
+    CHECK_MSG(erc == DYSAN_OK && m == n && memcmp(again, stream, n) == 0, "%s: re-encoding differs (rc=%d, %zu vs %zu)",
+              label, erc, m, n);
 
     /* Seeds: the wire bytes (mode 0), the decoded frame without CRC (mode 1), the payload (mode 2). */
     write_seed(label, 0, stream, n, NULL, 0);
@@ -247,12 +223,12 @@ static void check_reject(const char *line)
     if (!str_field(line, "label", 0, label, sizeof label) || !str_field(line, "at", 0, at, sizeof at) ||
         !str_field(line, "expect", 0, expect, sizeof expect) || !int_field(line, "last_counter", &last) ||
         !int_field(line, "code", &code) || !str_field(line, "stream", 1, hex, sizeof hex)) {
-        CHECK(0, "malformed reject line: %.60s", line);
+        CHECK_MSG(0, "malformed reject line: %.60s", line);
         return;
     }
     const size_t n = unhex(hex, stream, sizeof stream);
     if (n == (size_t)-1) {
-        CHECK(0, "%s: bad hex", label);
+        CHECK_MSG(0, "%s: bad hex", label);
         return;
     }
     rejects++;
@@ -266,12 +242,12 @@ static void check_reject(const char *line)
             const uint32_t v = counter_at(&dec.stats, FRAME_COUNTERS[i].offset);
             const int want = strcmp(FRAME_COUNTERS[i].name, expect) == 0;
             found |= want;
-            CHECK(v == (uint32_t)want, "%s: %s errors = %u", label, FRAME_COUNTERS[i].name, v);
+            CHECK_MSG(v == (uint32_t)want, "%s: %s errors = %u", label, FRAME_COUNTERS[i].name, v);
         }
-        CHECK(found && got == 0 && dec.stats.frames_ok == 0u, "%s: refused by the frame layer (%s)", label, expect);
+        CHECK_MSG(found && got == 0 && dec.stats.frames_ok == 0u, "%s: refused by the frame layer (%s)", label, expect);
         return;
     }
-    CHECK(got == 1, "%s: %d frames", label, got);
+    CHECK_MSG(got == 1, "%s: %d frames", label, got);
     if (got != 1) {
         return;
     }
@@ -280,8 +256,8 @@ static void check_reject(const char *line)
     int authd = 0;
     const uint8_t receiver = strcmp(at, "host") == 0 ? DYSAN_DIR_D2H : DYSAN_DIR_H2D;
     const int rc = dysan_proto_accept(&f, receiver, &auth, &msg, &authd);
-    CHECK(rc == (int)code && !authd, "%s: rc=%d, expected %lu (%s)", label, rc, code, expect);
-    CHECK(auth.last_counter == (uint32_t)last, "%s: refused frame changed the counter", label);
+    CHECK_MSG(rc == (int)code && !authd, "%s: rc=%d, expected %lu (%s)", label, rc, code, expect);
+    CHECK_MSG(auth.last_counter == (uint32_t)last, "%s: refused frame changed the counter", label);
 }
 
 int main(int argc, char **argv)
@@ -308,7 +284,7 @@ int main(int argc, char **argv)
     int section = 0; /* 1: vectors, 2: rejects */
     while (fgets(line, sizeof line, fp) != NULL) {
         if (strchr(line, '\n') == NULL && !feof(fp)) {
-            CHECK(0, "line longer than %d bytes", LINE_MAX_BYTES);
+            CHECK_MSG(0, "line longer than %d bytes", LINE_MAX_BYTES);
             break;
         }
         if (str_field(line, "key", 0, hex, sizeof hex)) {
@@ -326,9 +302,9 @@ int main(int argc, char **argv)
         }
     }
     fclose(fp);
-    CHECK(have_key && have_dev, "key and device id read");
-    CHECK(vectors > 0 && rejects > 0, "vectors read");
+    CHECK_MSG(have_key && have_dev, "key and device id read");
+    CHECK_MSG(vectors > 0 && rejects > 0, "vectors read");
     printf("proto_golden_test: %d vectors, %d rejects: %s (%d failures)\n", vectors, rejects,
-           failures ? "FAILED" : "ok", failures);
-    return failures ? 1 : 0;
+           s_failures ? "FAILED" : "ok", s_failures);
+    return s_failures ? 1 : 0;
 }

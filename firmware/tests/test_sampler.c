@@ -7,19 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check_common.h"
 #include "dysan_sampler.h"
-
-static int s_checks;
-static int s_failures;
-
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        s_checks++;                                                                                          \
-        if (!(cond)) {                                                                                       \
-            s_failures++;                                                                                    \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                           \
-        }                                                                                                    \
-    } while (0)
 
 static dysan_sampler_t s_ring;
 
@@ -94,10 +83,5 @@ int main(void)
     CHECK(dysan_sampler_count(&s_ring) == 0u && s_ring.lost == 0u && s_ring.pushed == 0u);
     CHECK(dysan_sampler_push(&s_ring, s) == 1 && dysan_sampler_pop(&s_ring, s, &gap) == 1 && gap == 0u);
 
-    if (s_failures) {
-        printf("test_sampler: FAILED (%d of %d checks)\n", s_failures, s_checks);
-        return 1;
-    }
-    printf("ok %d checks\n", s_checks);
-    return 0;
+    return check_summary("test_sampler");
 }

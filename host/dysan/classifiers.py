@@ -71,12 +71,12 @@ class CNNClassifier:
         import_tf()
         import keras
 
-        from .nets import paper
+        from .nets import builders
 
         keras.utils.set_random_seed(self.seed)
         self.norm = Normalization.fit(to_int16(windows))
-        build = paper.predictor if self.role == "activity" else paper.discriminator
-        self.model = build(self.n_classes)
+        nets = builders("paper", n_act=self.n_classes, n_sens=self.n_classes)
+        self.model = nets["P" if self.role == "activity" else "D"]()
         self.model.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

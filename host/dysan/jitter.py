@@ -23,10 +23,24 @@ The transform is integer code, bit-identical here and in C (``firmware/core/src/
 
 All intermediate values fit in int32 (|M_ij| ≤ 1.5·16384, |x| ≤ 32768: |Σ| < 2^31) and shifts of negative
 values are floors in both languages (the C code uses a floor shift defined for negative operands).
+
+On the device (:func:`apply_int8`, ``dysan_jitter_int8``): the wire carries S's int8 output, so each sent
+window is dequantized to int16 counts, transformed, and requantized, all in integers. The bundle carries,
+per model, the ratio of S's output scale to the shared input scale in Q16 (``r``); with the input
+multipliers ``M_c`` of the normalization the output multipliers are ``M'_c = round(M_c · 2^16 / r)`` and
+
+- dequantize: ``x = sat16(center_c + floor(((q − zp) · D_c + 2^15) / 2^16))``, ``D_c = round(2^36 / M'_c)``;
+- transform: :func:`apply`;
+- requantize: :func:`dysan.preprocess.quantize_input` with ``(center, M', zp)``.
+
+The seed (:func:`device_seed`) is derived from the device's provisioned HMAC key, so it is provisioned with
+it and never leaves the device; the window counter is the window's SANITIZED_WINDOW sequence number.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from dataclasses import dataclass
 
@@ -56,6 +70,14 @@ class JitterParams:
     @property
     def max_gain_q14(self) -> int:
         return round(self.max_gain * ONE)
+
+    @classmethod
+    def from_q14(cls, max_angle_q14: int, max_gain_q14: int) -> JitterParams:
+        """The parameters whose Q14 amplitudes are exactly these (what a bundle header carries)."""
+        p = cls(math.degrees(max_angle_q14 / ONE), max_gain_q14 / ONE)
+        if (p.max_angle_q14, p.max_gain_q14) != (max_angle_q14, max_gain_q14):
+            raise ValueError(f"jitter amplitudes {max_angle_q14}, {max_gain_q14} do not round-trip")
+        return p
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_angle_deg <= 28.0:  # |a| <= 0.5 rad keeps the Taylor error < 1e-4
@@ -142,3 +164,58 @@ def apply(windows: np.ndarray, seed: int, counters: np.ndarray, params: JitterPa
 def float_matrices(seed: int, counters: np.ndarray, params: JitterParams = JitterParams()) -> np.ndarray:
     """:func:`matrices` as float32 (``/ 2^14``): what training multiplies the sanitizer's output with."""
     return (matrices(seed, counters, params) / ONE).astype(np.float32)
+
+
+# ---- the device's emit path ----------------------------------------------------------------------------------
+
+RATIO_Q = 16
+"""Fraction bits of the bundle's per-model S output / input scale ratio."""
+SEED_LABEL = b"dysan jitter seed v1"
+"""HMAC message that derives the jitter seed from the device key (DYSAN_JITTER_SEED_LABEL in C)."""
+
+
+def device_seed(key: bytes) -> int:
+    """The device's jitter seed: the first 4 bytes (little-endian) of HMAC-SHA256(key, SEED_LABEL).
+
+    Derived, not stored: provisioning the key provisions the seed, and knowing a seed reveals nothing of
+    the key."""
+    return int.from_bytes(hmac.new(bytes(key), SEED_LABEL, hashlib.sha256).digest()[:4], "little")
+
+
+def ratio_q16(output_scale: float, input_scale: float) -> int:
+    """``round(output_scale / input_scale · 2^16)``: what the bundle stores per model for the emit path."""
+    if output_scale <= 0 or input_scale <= 0:
+        raise ValueError("quantization scales must be positive")
+    r = round(output_scale / input_scale * (1 << RATIO_Q))
+    if not 1 <= r <= 0xFFFFFFFF:
+        raise ValueError(f"S output / input scale ratio {output_scale / input_scale:g} out of range")
+    return int(r)
+
+
+def output_multipliers(multipliers: tuple[int, ...] | np.ndarray, ratio: int) -> np.ndarray:
+    """``M'_c = round(M_c · 2^16 / ratio)`` (int64); raises ValueError outside 1 .. 2^31 − 1 (as C refuses)."""
+    m = np.asarray(multipliers, dtype=np.int64)
+    if ratio <= 0 or (m <= 0).any():
+        raise ValueError("multipliers and ratio must be positive")
+    out = ((m << RATIO_Q) + ratio // 2) // ratio
+    if (out < 1).any() or (out > 0x7FFFFFFF).any():
+        raise ValueError("jitter: output multiplier out of int32 range")
+    return out
+
+
+def apply_int8(q: np.ndarray, center: tuple[int, ...], multipliers: tuple[int, ...], zero_point: int, ratio: int,
+               seed: int, counters: np.ndarray, params: JitterParams = JitterParams()) -> np.ndarray:
+    """The device's emit path on ``(n, W, 6)`` int8 sanitized windows (S's output quantization: zero point
+    ``zero_point``, scale ``ratio / 2^16`` times the input scale that ``multipliers`` were made for)."""
+    from .preprocess import quantize_input
+
+    x = np.asarray(q)
+    if x.ndim != 3 or x.shape[2] != contract.N_CHANNELS:
+        raise ValueError(f"windows must be (n, W, {contract.N_CHANNELS}), got {x.shape}")
+    out_mult = output_multipliers(multipliers, ratio)
+    deq = ((1 << 36) + out_mult // 2) // out_mult
+    c = np.asarray(center, dtype=np.int64)
+    counts = c + (((x.astype(np.int64) - int(zero_point)) * deq + (1 << 15)) >> 16)
+    counts = np.clip(counts, contract.INT16_MIN, contract.INT16_MAX).astype(np.int16)
+    return quantize_input(apply(counts, seed, counters, params), tuple(center), tuple(int(v) for v in out_mult),
+                          zero_point)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -29,7 +30,8 @@ def warn(message: str) -> None:
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True)
+    """``message`` printed as it is (escaped: an error naming ``serial:PORT[@BAUD]`` must not lose the brackets)."""
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, markup=True)
 
 
 class Step:

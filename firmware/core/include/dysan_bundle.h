@@ -11,7 +11,10 @@
  *     one int8 input window feeds every candidate;
  *   - P and D read S's int8 output directly: their input quantization must equal S's output
  *     quantization (the exporter forces it), P has n_classes outputs, D sensitive_classes;
- *   - every arena fits the caller's static arena.
+ *   - every arena fits the caller's static arena;
+ *   - with DYSAN_BUNDLE_FLAG_JITTER (the sanitizers were trained through dysan_jitter.h's transform, which the
+ *     app then applies to every sent window): no unknown flag, amplitudes in range, and each model's S
+ *     output / input scale ratio (Q16) equal to its S's quantization and usable (dysan_jitter_out_mult).
  *
  * The bundle stays in place (no copy); the loaded view holds pointers into it. No allocation.
  */
@@ -47,6 +50,7 @@ enum {
 typedef struct {
     dysan_nn_model_t s, p, d;
     uint16_t alpha_milli, lambda_milli;
+    uint32_t s_out_ratio_q16; /* S's output / input scale, Q16 (checked against S's quantization with jitter) */
 } dysan_bundle_model_t;
 
 /* Where a load failed, for the LOG line that tells the host why (model -1: the header or table). */
@@ -64,6 +68,8 @@ typedef struct {
     uint16_t segment, candidates, score_x_q15, score_y_q15; /* schedule defaults */
     uint32_t max_arena;                                      /* largest arena of any model, measured */
     dysan_norm_t norm;
+    uint8_t jitter;                           /* DYSAN_BUNDLE_FLAG_JITTER: jitter every sent window */
+    int32_t jitter_angle_q14, jitter_gain_q14; /* its amplitudes (0 without the flag) */
     dysan_bundle_model_t models[DYSAN_BUNDLE_MAX_MODELS];
 } dysan_bundle_t;
 

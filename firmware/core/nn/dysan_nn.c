@@ -46,16 +46,16 @@ static int nn_decode_tensor(const dysan_nn_model_t *m, uint32_t id, nn_tensor_t 
         return DYSAN_NN_ERR_OP;
     }
     const uint8_t *r = m->image + m->tensors_off + (size_t)id * DYSAN_NN_TENSOR_SIZE;
-    if (r[DYSAN_NN_TENSOR_DTYPE] != DYSAN_NN_DTYPE_INT8 || nn_rd_u16(r + DYSAN_NN_TENSOR_FLAGS) != 0 ||
-        nn_rd_u32(r + DYSAN_NN_TENSOR_RESERVED) != 0) {
+    if (r[DYSAN_NN_TENSOR_DTYPE] != DYSAN_NN_DTYPE_INT8 || dysan_le_get_u16(r + DYSAN_NN_TENSOR_FLAGS) != 0 ||
+        dysan_le_get_u32(r + DYSAN_NN_TENSOR_RESERVED) != 0) {
         return DYSAN_NN_ERR_TENSOR;
     }
     t->rank = r[DYSAN_NN_TENSOR_RANK];
     if (t->rank < 1 || t->rank > DYSAN_NN_MAX_RANK) {
         return DYSAN_NN_ERR_TENSOR;
     }
-    const uint32_t d0 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM0), d1 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM1);
-    const uint32_t d2 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM2), d3 = nn_rd_u16(r + DYSAN_NN_TENSOR_DIM3);
+    const uint32_t d0 = dysan_le_get_u16(r + DYSAN_NN_TENSOR_DIM0), d1 = dysan_le_get_u16(r + DYSAN_NN_TENSOR_DIM1);
+    const uint32_t d2 = dysan_le_get_u16(r + DYSAN_NN_TENSOR_DIM2), d3 = dysan_le_get_u16(r + DYSAN_NN_TENSOR_DIM3);
     const uint32_t used = (uint32_t)(d0 != 0) | (uint32_t)(d1 != 0) << 1 | (uint32_t)(d2 != 0) << 2 |
                           (uint32_t)(d3 != 0) << 3;
     if (used != (UINT32_C(1) << t->rank) - 1u) {
@@ -67,9 +67,9 @@ static int nn_decode_tensor(const dysan_nn_model_t *m, uint32_t id, nn_tensor_t 
     t->dims[3] = d3;
     /* The used dims' product (unused ones count 1): two products of two u16 fit u32, theirs fits u64. */
     const uint64_t n = (uint64_t)((d0 | !d0) * (d1 | !d1)) * ((d2 | !d2) * (d3 | !d3));
-    t->off = nn_rd_u32(r + DYSAN_NN_TENSOR_ARENA_OFF);
-    t->nbytes = nn_rd_u32(r + DYSAN_NN_TENSOR_NBYTES);
-    t->zp = nn_rd_i32(r + DYSAN_NN_TENSOR_ZERO_POINT);
+    t->off = dysan_le_get_u32(r + DYSAN_NN_TENSOR_ARENA_OFF);
+    t->nbytes = dysan_le_get_u32(r + DYSAN_NN_TENSOR_NBYTES);
+    t->zp = dysan_le_get_i32(r + DYSAN_NN_TENSOR_ZERO_POINT);
     if (n != t->nbytes || n >= NN_LIMIT_BYTES || !nn_is_zp(t->zp) || (t->off % DYSAN_NN_ALIGN) != 0 ||
         !nn_in_range(t->off, t->nbytes, 0, m->arena_size)) {
         return DYSAN_NN_ERR_TENSOR;
@@ -88,8 +88,8 @@ const uint8_t *nn_blob(const dysan_nn_model_t *m, int32_t off, uint64_t len) {
 
 static int nn_check_shifts(const uint8_t *mult, const uint8_t *shift, uint32_t n, int32_t lo, int32_t hi) {
     for (uint32_t i = 0; i < n; i++) {
-        const int32_t s = nn_rd_i32(shift + 4 * i);
-        if (nn_rd_i32(mult + 4 * i) < 0 || s < lo || s > hi) {
+        const int32_t s = dysan_le_get_i32(shift + 4 * i);
+        if (dysan_le_get_i32(mult + 4 * i) < 0 || s < lo || s > hi) {
             return 0;
         }
     }
@@ -139,40 +139,40 @@ int nn_validate_conv_blobs(const dysan_nn_model_t *m, nn_op_t *op, uint64_t row_
 static int nn_decode_op(const dysan_nn_model_t *m, uint32_t index, nn_op_t *op) {
     memset(op, 0, sizeof(*op));
     const uint8_t *r = m->image + m->ops_off + (size_t)index * DYSAN_NN_OP_SIZE;
-    op->kind = nn_rd_u16(r + DYSAN_NN_OP_KIND);
-    op->flags = nn_rd_u16(r + DYSAN_NN_OP_FLAGS);
-    op->n_inputs = nn_rd_u16(r + DYSAN_NN_OP_N_INPUTS);
+    op->kind = dysan_le_get_u16(r + DYSAN_NN_OP_KIND);
+    op->flags = dysan_le_get_u16(r + DYSAN_NN_OP_FLAGS);
+    op->n_inputs = dysan_le_get_u16(r + DYSAN_NN_OP_N_INPUTS);
     op->reg = nn_find_op(op->kind);
     if (!op->reg || (op->flags & ~op->reg->flags) != 0) {
         return DYSAN_NN_ERR_OP;
     }
     const uint32_t nparams = op->reg->n_params, want_inputs = op->reg->n_inputs;
-    const uint32_t in1 = nn_rd_u16(r + DYSAN_NN_OP_INPUT1);
+    const uint32_t in1 = dysan_le_get_u16(r + DYSAN_NN_OP_INPUT1);
     if (op->n_inputs != want_inputs || (want_inputs == 1 && in1 != DYSAN_NN_NO_TENSOR)) {
         return DYSAN_NN_ERR_OP;
     }
-    int err = nn_decode_tensor(m, nn_rd_u16(r + DYSAN_NN_OP_INPUT0), &op->in[0]);
+    int err = nn_decode_tensor(m, dysan_le_get_u16(r + DYSAN_NN_OP_INPUT0), &op->in[0]);
     if (!err && want_inputs == 2) {
         err = nn_decode_tensor(m, in1, &op->in[1]);
     }
     if (!err) {
-        err = nn_decode_tensor(m, nn_rd_u16(r + DYSAN_NN_OP_OUTPUT), &op->out);
+        err = nn_decode_tensor(m, dysan_le_get_u16(r + DYSAN_NN_OP_OUTPUT), &op->out);
     }
     if (err) {
         return err;
     }
-    const uint32_t params_off = nn_rd_u32(r + DYSAN_NN_OP_PARAMS_OFF);
-    const uint32_t params_len = nn_rd_u32(r + DYSAN_NN_OP_PARAMS_LEN);
+    const uint32_t params_off = dysan_le_get_u32(r + DYSAN_NN_OP_PARAMS_OFF);
+    const uint32_t params_len = dysan_le_get_u32(r + DYSAN_NN_OP_PARAMS_LEN);
     if (params_len != 4u * nparams || params_off % DYSAN_NN_ALIGN != 0 ||
         !nn_in_range(params_off, params_len, m->data_off, (uint64_t)m->data_off + m->data_size)) {
         return DYSAN_NN_ERR_LAYOUT;
     }
     for (uint32_t i = 0; i < nparams; i++) {
-        op->p[i] = nn_rd_i32(m->image + params_off + 4 * i);
+        op->p[i] = dysan_le_get_i32(m->image + params_off + 4 * i);
     }
-    op->scratch_off = nn_rd_u32(r + DYSAN_NN_OP_SCRATCH_OFF);
-    op->scratch_len = nn_rd_u32(r + DYSAN_NN_OP_SCRATCH_LEN);
-    op->macs = nn_rd_u32(r + DYSAN_NN_OP_MACS);
+    op->scratch_off = dysan_le_get_u32(r + DYSAN_NN_OP_SCRATCH_OFF);
+    op->scratch_len = dysan_le_get_u32(r + DYSAN_NN_OP_SCRATCH_LEN);
+    op->macs = dysan_le_get_u32(r + DYSAN_NN_OP_MACS);
     if (op->scratch_off % DYSAN_NN_ALIGN != 0 || !nn_in_range(op->scratch_off, op->scratch_len, 0, m->arena_size)) {
         return DYSAN_NN_ERR_ARENA;
     }
@@ -203,31 +203,31 @@ int dysan_nn_load(const uint8_t *image, size_t len, dysan_nn_model_t *out) {
     if (len < DYSAN_NN_HDR_SIZE) {
         return DYSAN_NN_ERR_TRUNCATED;
     }
-    if (nn_rd_u32(image + DYSAN_NN_HDR_MAGIC) != DYSAN_NN_MAGIC) {
+    if (dysan_le_get_u32(image + DYSAN_NN_HDR_MAGIC) != DYSAN_NN_MAGIC) {
         return DYSAN_NN_ERR_MAGIC;
     }
-    if (nn_rd_u32(image + DYSAN_NN_HDR_VERSION) != DYSAN_NN_VERSION) {
+    if (dysan_le_get_u32(image + DYSAN_NN_HDR_VERSION) != DYSAN_NN_VERSION) {
         return DYSAN_NN_ERR_VERSION;
     }
     dysan_nn_model_t m;
     memset(&m, 0, sizeof(m));
     m.image = image;
-    m.image_size = nn_rd_u32(image + DYSAN_NN_HDR_IMAGE_SIZE);
+    m.image_size = dysan_le_get_u32(image + DYSAN_NN_HDR_IMAGE_SIZE);
     if (m.image_size > len) {
         return DYSAN_NN_ERR_TRUNCATED;
     }
-    m.n_tensors = nn_rd_u32(image + DYSAN_NN_HDR_N_TENSORS);
-    m.tensors_off = nn_rd_u32(image + DYSAN_NN_HDR_TENSORS_OFF);
-    m.n_ops = nn_rd_u32(image + DYSAN_NN_HDR_N_OPS);
-    m.ops_off = nn_rd_u32(image + DYSAN_NN_HDR_OPS_OFF);
-    m.data_off = nn_rd_u32(image + DYSAN_NN_HDR_DATA_OFF);
-    m.data_size = nn_rd_u32(image + DYSAN_NN_HDR_DATA_SIZE);
-    m.arena_size = nn_rd_u32(image + DYSAN_NN_HDR_ARENA_SIZE);
-    m.input_tensor = nn_rd_u32(image + DYSAN_NN_HDR_INPUT_TENSOR);
-    m.output_tensor = nn_rd_u32(image + DYSAN_NN_HDR_OUTPUT_TENSOR);
-    m.total_macs = nn_rd_u32(image + DYSAN_NN_HDR_TOTAL_MACS);
-    if (nn_rd_u32(image + DYSAN_NN_HDR_HEADER_SIZE) != DYSAN_NN_HDR_SIZE || nn_rd_u32(image + DYSAN_NN_HDR_FLAGS) ||
-        nn_rd_u32(image + DYSAN_NN_HDR_RESERVED) || m.image_size % DYSAN_NN_ALIGN != 0) {
+    m.n_tensors = dysan_le_get_u32(image + DYSAN_NN_HDR_N_TENSORS);
+    m.tensors_off = dysan_le_get_u32(image + DYSAN_NN_HDR_TENSORS_OFF);
+    m.n_ops = dysan_le_get_u32(image + DYSAN_NN_HDR_N_OPS);
+    m.ops_off = dysan_le_get_u32(image + DYSAN_NN_HDR_OPS_OFF);
+    m.data_off = dysan_le_get_u32(image + DYSAN_NN_HDR_DATA_OFF);
+    m.data_size = dysan_le_get_u32(image + DYSAN_NN_HDR_DATA_SIZE);
+    m.arena_size = dysan_le_get_u32(image + DYSAN_NN_HDR_ARENA_SIZE);
+    m.input_tensor = dysan_le_get_u32(image + DYSAN_NN_HDR_INPUT_TENSOR);
+    m.output_tensor = dysan_le_get_u32(image + DYSAN_NN_HDR_OUTPUT_TENSOR);
+    m.total_macs = dysan_le_get_u32(image + DYSAN_NN_HDR_TOTAL_MACS);
+    if (dysan_le_get_u32(image + DYSAN_NN_HDR_HEADER_SIZE) != DYSAN_NN_HDR_SIZE || dysan_le_get_u32(image + DYSAN_NN_HDR_FLAGS) ||
+        dysan_le_get_u32(image + DYSAN_NN_HDR_RESERVED) || m.image_size % DYSAN_NN_ALIGN != 0) {
         return DYSAN_NN_ERR_LAYOUT;
     }
     /* Sections in order, aligned, inside the image: header | tensors | ops | data. */
@@ -351,7 +351,7 @@ static const uint8_t *nn_tensor_record(const dysan_nn_model_t *m, uint32_t id) {
 }
 
 static float nn_scale(const dysan_nn_model_t *m, uint32_t id) {
-    const uint32_t bits = nn_rd_u32(nn_tensor_record(m, id) + DYSAN_NN_TENSOR_SCALE);
+    const uint32_t bits = dysan_le_get_u32(nn_tensor_record(m, id) + DYSAN_NN_TENSOR_SCALE);
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
@@ -362,21 +362,21 @@ float dysan_nn_output_scale(const dysan_nn_model_t *m) {
     return m && m->image ? nn_scale(m, m->output_tensor) : 0.0f;
 }
 int32_t dysan_nn_input_zero_point(const dysan_nn_model_t *m) {
-    return m && m->image ? nn_rd_i32(nn_tensor_record(m, m->input_tensor) + DYSAN_NN_TENSOR_ZERO_POINT) : 0;
+    return m && m->image ? dysan_le_get_i32(nn_tensor_record(m, m->input_tensor) + DYSAN_NN_TENSOR_ZERO_POINT) : 0;
 }
 int32_t dysan_nn_output_zero_point(const dysan_nn_model_t *m) {
-    return m && m->image ? nn_rd_i32(nn_tensor_record(m, m->output_tensor) + DYSAN_NN_TENSOR_ZERO_POINT) : 0;
+    return m && m->image ? dysan_le_get_i32(nn_tensor_record(m, m->output_tensor) + DYSAN_NN_TENSOR_ZERO_POINT) : 0;
 }
 
 uint32_t dysan_nn_op_count(const dysan_nn_model_t *m) { return m ? m->n_ops : 0; }
 
 uint32_t dysan_nn_op_kind(const dysan_nn_model_t *m, uint32_t i) {
-    return m && m->image && i < m->n_ops ? nn_rd_u16(m->image + m->ops_off + (size_t)i * DYSAN_NN_OP_SIZE) : 0;
+    return m && m->image && i < m->n_ops ? dysan_le_get_u16(m->image + m->ops_off + (size_t)i * DYSAN_NN_OP_SIZE) : 0;
 }
 
 uint32_t dysan_nn_op_macs(const dysan_nn_model_t *m, uint32_t i) {
     return m && m->image && i < m->n_ops
-               ? nn_rd_u32(m->image + m->ops_off + (size_t)i * DYSAN_NN_OP_SIZE + DYSAN_NN_OP_MACS)
+               ? dysan_le_get_u32(m->image + m->ops_off + (size_t)i * DYSAN_NN_OP_SIZE + DYSAN_NN_OP_MACS)
                : 0;
 }
 

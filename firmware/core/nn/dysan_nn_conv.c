@@ -133,7 +133,7 @@ NN_NOINLINE void nn_conv_requant_run(const int32_t *acc, int8_t *out, int32_t ou
         return;
     }
 #endif
-    const nn_rq_t q = nn_rq_make(nn_rd_i32(ps->mult + 4 * c), nn_rd_i32(ps->shift + 4 * c));
+    const nn_rq_t q = nn_rq_make(dysan_le_get_i32(ps->mult + 4 * c), dysan_le_get_i32(ps->shift + 4 * c));
     const int32_t zp = ps->out_zp, lo = ps->act_min, hi = ps->act_max;
     const int32_t *end = acc + n;
     for (; acc != end; acc++, out += out_step) {
@@ -161,7 +161,7 @@ static void nn_pass(const nn_pass_t *ps, const int8_t *x, int32_t *accs) {
     for (int32_t c = 0; c < ps->n_ch; c += 2) {
         const int nc = c + 1 < ps->n_ch ? 2 : 1;
         const int8_t *wa = ps->w + c * ps->w_row, *wb = nc == 2 ? wa + ps->w_row : wa;
-        const uint32_t bias_a = nn_rd_u32(ps->bias + 4 * c), bias_b = nn_rd_u32(ps->bias + 4 * (c + nc - 1));
+        const uint32_t bias_a = dysan_le_get_u32(ps->bias + 4 * c), bias_b = dysan_le_get_u32(ps->bias + 4 * (c + nc - 1));
         for (int32_t pix = 0; pix < ps->npix; pix += 2) { /* offs[npix] repeats the last pixel */
             uint32_t a0 = bias_a, b0 = bias_b, a1 = bias_a, b1 = bias_b;
             for (int32_t s = 0; s < ps->n_seg; s++) {
@@ -192,7 +192,7 @@ static void nn_pass(const nn_pass_t *ps, const int8_t *x, int32_t *accs) {
  * channel gives too few multiply-accumulates per output for the 2 x 2 blocks to pay off). */
 static void nn_dw_pass(const nn_pass_t *ps, const int8_t *x, int32_t *accs) {
     for (int32_t m = 0; m < ps->n_ch; m++) {
-        const int32_t bias = nn_rd_i32(ps->bias + 4 * m);
+        const int32_t bias = dysan_le_get_i32(ps->bias + 4 * m);
         const int8_t *w = ps->w + m * ps->w_row;
         for (int32_t pix = 0; pix < ps->npix; pix++) {
             const int8_t *win = x + ps->offs[pix];
@@ -336,7 +336,7 @@ static void nn_conv2d(const nn_op_t *op, uint8_t *arena) {
         sc.x[g->group + i] = 0; /* what a zero-padded weight tail reads past the last window */
     }
 #if NN_DSP
-    uint32_t labels[5];
+    uint32_t labels[NN_K22_LABELS];
     const int fast = nn_m4_conv_fast_prepare(&ps, g, arena + op->scratch_off, labels);
     const int perm = fast && g->ic % 4 == 0;
 #else

@@ -74,9 +74,11 @@ void nn_widen8p(int16_t *dst, const int8_t *src, int32_t groups, int32_t cols, i
 /* The general 2 channels x 2 pixels blocks (CONV_2D, any geometry). */
 void nn_m4_conv_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32_t *accs);
 /* The fast path: 1 (weight stream written, labels filled) when the op qualifies, else 0; then one image. */
-int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *base, uint32_t labels[5]);
+#define NN_K22_LABELS 8 /* addresses in the fast path's asm kernel */
+int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *base,
+                            uint32_t labels[NN_K22_LABELS]);
 void nn_m4_conv_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16_t *x, uint8_t *base,
-                          const uint32_t labels[5]);
+                          const uint32_t labels[NN_K22_LABELS]);
 /* DEPTHWISE_CONV_2D: the depth_multiplier channels of one input channel plane. */
 void nn_m4_dw_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32_t *accs);
 #endif

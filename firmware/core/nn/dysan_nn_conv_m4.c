@@ -20,7 +20,7 @@
 /* nn_conv_requant_run's usual case: ACC_BOUNDED, no left shift, right >= 1 -- 7 instructions + the clamp. */
 int nn_m4_requant_run(const int32_t *acc, int8_t *out, int32_t out_step, int32_t n, const nn_pass_t *ps,
                       int32_t c) {
-    const int32_t mult = nn_rd_i32(ps->mult + 4 * c), shift = nn_rd_i32(ps->shift + 4 * c);
+    const int32_t mult = dysan_le_get_i32(ps->mult + 4 * c), shift = dysan_le_get_i32(ps->shift + 4 * c);
     if (!ps->acc_bounded || shift > -1) {
         return 0;
     }
@@ -263,7 +263,7 @@ static void nn_kgen(const int16_t *w, const int16_t *xa, const int16_t *xb, int3
 static void nn_accumulate(const nn_pass_t *ps, const int16_t *x, const int16_t *wbuf, int32_t c, int nc,
                           int aligned, int32_t *accs, int32_t *accs_b) {
     const int32_t wseg = 2 * nc * ps->pairs_pad;
-    const int32_t bias_a = nn_rd_i32(ps->bias + 4 * c), bias_b = nc == 2 ? nn_rd_i32(ps->bias + 4 * (c + 1)) : 0;
+    const int32_t bias_a = dysan_le_get_i32(ps->bias + 4 * c), bias_b = nc == 2 ? dysan_le_get_i32(ps->bias + 4 * (c + 1)) : 0;
     if (aligned && nc == 2) { /* pixel pairs; with an odd count the last pixel pairs with itself */
         const int32_t turns = ps->pairs_pad / 4, n_pix_pairs = (ps->npix + 1) / 2;
         if (ps->n_seg == 1) {
@@ -333,7 +333,8 @@ void nn_m4_conv_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32
  * accumulator start values (doubled biases), the weights of the window's first pair when the window has an
  * odd number of pairs (else 0, 0), the column's address, and the Thumb address where its dot product
  * starts -- loaded by one LDM that also jumps there; the remaining weight pairs; the channel pair's
- * requantization words. After the last channel pair, a header whose address is the kernel's "pixel pair
+ * requantization words: per channel its multiplier, K and the address of its requantization block. After
+ * the last channel pair, a header whose address is the kernel's "pixel pair
  * done" ends the channel loop.
  *
  * Requantization: the weights and biases are prepared doubled, so the accumulator holds 2 acc (|acc| < 2^30
@@ -341,11 +342,14 @@ void nn_m4_conv_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32
  *   SMMLAR(2 acc, mult, K) = K + floor((acc * mult + 2^30) / 2^31)      (SaturatingRoundingDoublingHighMul)
  *   (that + (acc < 0 ? -1 : 0)) >> right                                (RoundingDivideByPOT, + output_zp)
  *   SSAT #8                                                             (clamp to int8)
+ * The shift and the clamp are one instruction, `ssat r, #8, r, asr #right`, whose shift is an immediate: the
+ * kernel has one block per right shift 1..21 (and per channel of the pair, with or without the sign term),
+ * each 2 x (SMMLAR, SSAT, STRB) and an LDM of the next constants and block address into pc.
  * RoundingDivideByPOT subtracts 1 for a negative high product h; acc < 0 gives h <= 0, acc >= 0 gives h >= 0,
  * and h == 0 rounds the same either way, so the accumulator's sign stands in for h's. |h| < 2^30 and
  * |K| < 2^29 keep the sum in range. When output_zp <= act_min (ReLU-style ranges) a negative accumulator
- * gives at most output_zp with or without the -1, and the clamp makes both act_min: a second copy of the
- * unrolled steps ends in an epilogue without that instruction. An activation range narrower than int8 is
+ * gives at most output_zp with or without the -1, and the clamp makes both act_min: the blocks without that
+ * instruction are used. An activation range narrower than int8 is
  * applied afterwards (clamping the int8-saturated value to [act_min, act_max] equals clamping the exact one).
  */
 
@@ -365,16 +369,30 @@ typedef struct {
 
 /* Runs every channel pair over `pairs_left` pixel pairs. */
 void nn_k22_run(nn_k22_t *k);
-/* Thumb addresses of the kernel's labels, NN_K22_L_*. */
-void nn_k22_labels(uint32_t labels[5]);
-enum { NN_K22_L_DONE, NN_K22_L_SINGLE, NN_K22_L_END, NN_K22_L_END_NOFIX, NN_K22_L_COPIED };
+/* Thumb addresses of the kernel's labels, NN_K22_L_* (NN_K22_LABELS of them). */
+void nn_k22_labels(uint32_t labels[NN_K22_LABELS]);
+enum {
+    NN_K22_L_DONE,     /* the stream's end: the pixel pair is done */
+    NN_K22_L_SINGLE,   /* an odd window's first pair */
+    NN_K22_L_END,      /* the end of the unrolled 2-pair steps */
+    NN_K22_L_COPIED,   /* the end of the unrolled column copy */
+    NN_K22_L_EPA,      /* requantization of channel a, right shift 1 (then + NN_K22_EPA_BYTES per shift) */
+    NN_K22_L_EPA_FIX,  /* the same with the sign term */
+    NN_K22_L_EPB,      /* channel b, then the next channel pair's header */
+    NN_K22_L_EPB_FIX
+};
 
+#define NN_K22_MAX_RIGHT 21 /* right shifts 1..21: one requantization block each */
+#define NN_K22_EPA_BYTES 28   /* 2 x (SMMLAR, SSAT, STRB) + LDM (every one a 32-bit encoding) */
+#define NN_K22_EPA_FIX_BYTES 36
+#define NN_K22_EPB_BYTES 32   /* + STRD */
+#define NN_K22_EPB_FIX_BYTES 40
 #define NN_K22_STEPS 64 /* unrolled 2-pair steps: windows up to 128 pairs (DYSAN_NN_CONV_FAST_MAX_PAIRS) */
 #define NN_K22_STEP_BYTES 40
 #define NN_K22_COPIES 32 /* unrolled 4-pair column copies */
 #define NN_K22_COPY_BYTES 12
 #define NN_K22_HEADER 8 /* words before a channel pair's weights: 4 accumulator starts, 1 pair, column, entry */
-#define NN_K22_TAIL 6   /* words after them: mult, K, right of channels a and b */
+#define NN_K22_TAIL 6   /* words after them: mult, K, requantization block of channels a and b */
 #if 2 * NN_K22_STEPS < DYSAN_NN_CONV_FAST_MAX_PAIRS || 4 * NN_K22_COPIES < DYSAN_NN_CONV_FAST_MAX_PAIRS
 #error "the unrolled kernel is shorter than the longest fast-path window"
 #endif
@@ -395,27 +413,52 @@ enum { NN_K22_L_DONE, NN_K22_L_SINGLE, NN_K22_L_END, NN_K22_L_END_NOFIX, NN_K22_
     "    smlad  r1, r11, r6, r1\n"                                                                            \
     "    smlad  r2, r10, r7, r2\n"                                                                            \
     "    smlad  r3, r11, r7, r3\n"
-/* One output: accumulator ACC, constants M, K, R, output pointer OUT; FIX: the sign correction or nothing. */
-#define NN_K22_OUT_ASM(acc, m, k, r, out, fix)                                                                \
-    "    smmlar r11, " acc ", " m ", " k "\n"                                                                 \
-    fix                                                                                                       \
-    "    asr    r11, r11, " r "\n"                                                                            \
-    "    ssat   r11, #8, r11\n"                                                                               \
-    "    strb   r11, [" out "], #1\n"
-#define NN_K22_FIX(acc) "    add    r11, r11, " acc ", asr #31\n"
 /* The next channel pair: accumulator starts, an odd window's first weight pair, the column, and a jump to
  * its entry. */
 #define NN_K22_HEAD_ASM "    ldm    lr!, {r0-r3, r8, r9, r12, pc}\n"
-/* Requantizes and stores the 4 outputs, then starts the next channel pair. */
-#define NN_K22_EPILOGUE_ASM(fa, fb, fc, fd)                                                                   \
+/* The steps' end: the output pointers, then channel a's multiplier, K and requantization block (its right
+ * shift is the block's SSAT shift: one block per shift, entered at the address the stream holds). */
+#define NN_K22_EPILOGUE_ASM                                                                                   \
     "    ldrd   r5, r6, [sp]\n"                                                                               \
-    "    ldm    lr!, {r4, r7, r8, r9, r10, r12}\n"                                                            \
-    NN_K22_OUT_ASM("r0", "r4", "r7", "r8", "r5", fa)                                                          \
-    NN_K22_OUT_ASM("r2", "r4", "r7", "r8", "r6", fb)                                                          \
-    NN_K22_OUT_ASM("r1", "r9", "r10", "r12", "r5", fc)                                                        \
-    NN_K22_OUT_ASM("r3", "r9", "r10", "r12", "r6", fd)                                                        \
-    "    strd   r5, r6, [sp]\n"                                                                               \
-    NN_K22_HEAD_ASM
+    "    ldm.w  lr!, {r4, r7, pc}\n"
+/* Assembler macros of the requantization blocks: \acc of pixel a to r5, of pixel b to r6, right shift \r;
+ * \fix adds the sign term; channel a's block ends by loading channel b's constants and block, channel b's
+ * by storing the output pointers and starting the next channel pair. Every instruction is a 32-bit
+ * encoding, so that the blocks are NN_K22_EP*_BYTES apart. */
+#define NN_K22_EP_MACROS_ASM                                                                                  \
+    "    .macro k22out acc, out, r, fix\n"                                                                    \
+    "    smmlar r11, \\acc, r4, r7\n"                                                                        \
+    "    .if \\fix\n"                                                                                       \
+    "    add.w  r11, r11, \\acc, asr #31\n"                                                                 \
+    "    .endif\n"                                                                                           \
+    "    ssat   r11, #8, r11, asr #\\r\n"                                                                   \
+    "    strb.w r11, [\\out], #1\n"                                                                         \
+    "    .endm\n"                                                                                            \
+    "    .macro k22epa r, fix\n"                                                                             \
+    "    k22out r0, r5, \\r, \\fix\n"                                                                       \
+    "    k22out r2, r6, \\r, \\fix\n"                                                                       \
+    "    ldm.w  lr!, {r4, r7, pc}\n"                                                                         \
+    "    .endm\n"                                                                                            \
+    "    .macro k22epb r, fix\n"                                                                             \
+    "    k22out r1, r5, \\r, \\fix\n"                                                                       \
+    "    k22out r3, r6, \\r, \\fix\n"                                                                       \
+    "    strd   r5, r6, [sp]\n"                                                                              \
+    NN_K22_HEAD_ASM                                                                                           \
+    "    .endm\n"
+/* The assembler checks that a table's blocks are `bytes` apart (the prepared stream holds computed
+ * addresses). */
+#define NN_K22_EP_CHECK_ASM(from, to, bytes)                                                                  \
+    "    .if (" to " - " from ") - " NN_STR(NN_K22_MAX_RIGHT) " * " NN_STR(bytes) "\n"                         \
+    "    .error \"nn_k22_run: a requantization block is not " NN_STR(bytes) " bytes\"\n"                      \
+    "    .endif\n"
+/* The blocks of one kind for right shifts 1..NN_K22_MAX_RIGHT. */
+#define NN_K22_EP_TABLE_ASM(label, macro, fix)                                                                \
+    label ":\n"                                                                                              \
+    "    .set   k22r, 1\n"                                                                                   \
+    "    .rept  " NN_STR(NN_K22_MAX_RIGHT) "\n"                                                              \
+    "    " macro " k22r, " fix "\n"                                                                          \
+    "    .set   k22r, k22r + 1\n"                                                                            \
+    "    .endr\n"
 
 __asm__(
     "    .pushsection .text.nn_k22_run,\"ax\",%progbits\n"
@@ -426,6 +469,7 @@ __asm__(
     "    .hidden nn_k22_run\n"
     "    .type nn_k22_run, %function\n"
     "    .thumb_func\n"
+    NN_K22_EP_MACROS_ASM
     "nn_k22_run:\n"
     "    push   {r4-r11, lr}\n"
     "    ldm    r0, {r1-r10}\n"
@@ -469,12 +513,19 @@ __asm__(
     NN_K22_STEP_ASM
     "    .endr\n"
     ".Lk22_end:\n"
-    NN_K22_EPILOGUE_ASM(NN_K22_FIX("r0"), NN_K22_FIX("r2"), NN_K22_FIX("r1"), NN_K22_FIX("r3"))
-    "    .rept  " NN_STR(NN_K22_STEPS) "\n"
-    NN_K22_STEP_ASM
-    "    .endr\n"
-    ".Lk22_end_nofix:\n"
-    NN_K22_EPILOGUE_ASM("", "", "", "")
+    NN_K22_EPILOGUE_ASM
+    NN_K22_EP_TABLE_ASM(".Lk22_epa", "k22epa", "0")
+    NN_K22_EP_TABLE_ASM(".Lk22_epa_fix", "k22epa", "1")
+    NN_K22_EP_TABLE_ASM(".Lk22_epb", "k22epb", "0")
+    NN_K22_EP_TABLE_ASM(".Lk22_epb_fix", "k22epb", "1")
+    ".Lk22_ep_end:\n"
+    NN_K22_EP_CHECK_ASM(".Lk22_epa", ".Lk22_epa_fix", NN_K22_EPA_BYTES)
+    NN_K22_EP_CHECK_ASM(".Lk22_epa_fix", ".Lk22_epb", NN_K22_EPA_FIX_BYTES)
+    NN_K22_EP_CHECK_ASM(".Lk22_epb", ".Lk22_epb_fix", NN_K22_EPB_BYTES)
+    NN_K22_EP_CHECK_ASM(".Lk22_epb_fix", ".Lk22_ep_end", NN_K22_EPB_FIX_BYTES)
+    "    .purgem k22out\n"
+    "    .purgem k22epa\n"
+    "    .purgem k22epb\n"
     "    .size  nn_k22_run, . - nn_k22_run\n"
     "    .p2align 1\n"
     "    .global nn_k22_labels\n"
@@ -486,8 +537,12 @@ __asm__(
     "    ldr    r2, =.Lk22_single + 1\n"
     "    ldr    r3, =.Lk22_end + 1\n"
     "    stm    r0!, {r1, r2, r3}\n"
-    "    ldr    r1, =.Lk22_end_nofix + 1\n"
-    "    ldr    r2, =.Lk22_copied + 1\n"
+    "    ldr    r1, =.Lk22_copied + 1\n"
+    "    ldr    r2, =.Lk22_epa + 1\n"
+    "    ldr    r3, =.Lk22_epa_fix + 1\n"
+    "    stm    r0!, {r1, r2, r3}\n"
+    "    ldr    r1, =.Lk22_epb + 1\n"
+    "    ldr    r2, =.Lk22_epb_fix + 1\n"
     "    stm    r0!, {r1, r2}\n"
     "    bx     lr\n"
     "    .ltorg\n"
@@ -558,7 +613,7 @@ static inline uint32_t nn_pair2x(int32_t lo, int32_t hi) {
 /* Decides whether the op takes the fast path; if so, writes the weight stream into scratch (once per
  * invocation: it does not depend on the batch image) and returns 1. */
 int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *base,
-                                       uint32_t labels[5]) {
+                            uint32_t labels[NN_K22_LABELS]) {
     if (!g->fast || !ps->acc_bounded || (g->ic & 1)) {
         return 0;
     }
@@ -566,8 +621,12 @@ int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *
     const int32_t body = 2 * (window - odd), block = NN_K22_HEADER + body + NN_K22_TAIL;
     uint32_t *const stream = (uint32_t *)(void *)(base + g->fw_off);
     nn_k22_labels(labels);
-    const uint32_t end = labels[ps->out_zp <= ps->act_min ? NN_K22_L_END_NOFIX : NN_K22_L_END];
-    const uint32_t steps = end - NN_K22_STEP_BYTES * (uint32_t)(window / 2);
+    const int fix = ps->out_zp > ps->act_min; /* else the sign term is irrelevant (see above) */
+    const uint32_t epa = fix ? labels[NN_K22_L_EPA_FIX] : labels[NN_K22_L_EPA];
+    const uint32_t epb = fix ? labels[NN_K22_L_EPB_FIX] : labels[NN_K22_L_EPB];
+    const uint32_t epa_bytes = fix ? NN_K22_EPA_FIX_BYTES : NN_K22_EPA_BYTES;
+    const uint32_t epb_bytes = fix ? NN_K22_EPB_FIX_BYTES : NN_K22_EPB_BYTES;
+    const uint32_t steps = labels[NN_K22_L_END] - NN_K22_STEP_BYTES * (uint32_t)(window / 2);
     labels[NN_K22_L_END] = steps; /* what nn_m4_conv_fast_pass needs: the 2-pair steps' entry */
     const uint32_t col = (uint32_t)(uintptr_t)(base + g->fcol_off), entry = odd ? labels[NN_K22_L_SINGLE] : steps;
     /* Headers and requantization words, checking the shifts (what is written before a refusal is scratch). An
@@ -577,14 +636,14 @@ int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *
         uint32_t *q = d + NN_K22_HEADER + body;
         for (int32_t i = 0; i < 2; i++, q += 3) {
             const int real = c + i < oc;
-            const int32_t right = real ? -nn_rd_i32(ps->shift + 4 * (c + i)) : 1;
-            if (right < 1 || right > 21) {
+            const int32_t right = real ? -dysan_le_get_i32(ps->shift + 4 * (c + i)) : 1;
+            if (right < 1 || right > NN_K22_MAX_RIGHT) {
                 return 0;
             }
-            q[0] = real ? nn_rd_u32(ps->mult + 4 * (c + i)) : 0;
+            q[0] = real ? dysan_le_get_u32(ps->mult + 4 * (c + i)) : 0;
             q[1] = real ? (UINT32_C(1) << (right - 1)) + ((uint32_t)ps->out_zp << right) : 0;
-            q[2] = (uint32_t)right;
-            d[i] = d[2 + i] = real ? 2u * nn_rd_u32(ps->bias + 4 * (c + i)) : 0;
+            q[2] = (i ? epb : epa) + (uint32_t)(right - 1) * (i ? epb_bytes : epa_bytes); /* its block */
+            d[i] = d[2 + i] = real ? 2u * dysan_le_get_u32(ps->bias + 4 * (c + i)) : 0;
         }
         d[4] = d[5] = 0;
         d[6] = col;
@@ -636,7 +695,7 @@ int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *
 
 /* One image through the fast path (nn_m4_conv_fast_prepare returned 1 and filled `labels`). */
 void nn_m4_conv_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16_t *x, uint8_t *base,
-                          const uint32_t labels[5]) {
+                          const uint32_t labels[NN_K22_LABELS]) {
     const int32_t oc = ps->n_ch, npix = ps->npix;
     nn_k22_t k;
     k.col = (uint32_t *)(void *)(base + g->fcol_off);
@@ -699,7 +758,7 @@ void nn_m4_conv_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16
  * taps (widened weights, any-alignment word loads of the plane). */
 void nn_m4_dw_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32_t *accs) {
     for (int32_t m = 0; m < ps->n_ch; m++) {
-        const int32_t bias = nn_rd_i32(ps->bias + 4 * m);
+        const int32_t bias = dysan_le_get_i32(ps->bias + 4 * m);
         const int8_t *w = ps->w + m * ps->w_row;
         nn_widen_weights(wbuf, w, NULL, ps->n_seg, ps->seg_len, ps->pairs_pad);
         for (int32_t pix = 0; pix < ps->npix; pix++) {

@@ -12,7 +12,7 @@
 
 #if !NN_DSP
 static int8_t nn_fc_out(const nn_op_t *op, int32_t c, int32_t acc, int32_t zp, int32_t lo, int32_t hi) {
-    return nn_clamp8(nn_mbqm(acc, nn_rd_i32(op->mult + 4 * c), nn_rd_i32(op->shift + 4 * c)) + zp, lo, hi);
+    return nn_clamp8(nn_mbqm(acc, dysan_le_get_i32(op->mult + 4 * c), dysan_le_get_i32(op->shift + 4 * c)) + zp, lo, hi);
 }
 #endif
 
@@ -34,7 +34,7 @@ static void nn_fully_connected(const nn_op_t *op, uint8_t *arena) {
         int8_t *o = out + (size_t)r * n_out;
         for (int32_t c = 0; c < n_out; c++) {
             const int8_t *w = weights + (size_t)c * row;
-            uint32_t acc = nn_rd_u32(op->bias + 4 * c); /* unsigned: wraps like the int32 accumulator */
+            uint32_t acc = dysan_le_get_u32(op->bias + 4 * c); /* unsigned: wraps like the int32 accumulator */
             for (int32_t i = 0; i < depth; i++) {
                 acc += (uint32_t)((int32_t)w[i] * (int32_t)x[i]);
             }

@@ -3,7 +3,10 @@
  * validation and registration are in dysan_nn_fc.c). Same outputs byte for byte.
  *
  * The input row is widened once into int16 pairs in SXTB16 order ({x0,x2},{x1,x3} per 4 values, zero-padded
- * to the weight row), so each weight word needs only its two SXTB16 to feed two SMLAD.
+ * to the weight row), so each weight word needs only its two SXTB16 to feed two SMLAD. ACC_BOUNDED ops run 4
+ * output channels per asm block (nn_fc4_*: dot products and requantization in registers); others, and rows
+ * whose shifts the blocks' arithmetic does not cover, take the same dot products with TFLM's general
+ * requantization in C.
  */
 #include "dysan_nn_internal.h"
 
@@ -15,21 +18,6 @@ static inline int32_t nn_fc_ld32(const uint8_t *p) { /* one LDR (blobs are 4-byt
     int32_t v;
     memcpy(&v, p, sizeof v);
     return v;
-}
-
-/* Output c from its accumulator: the bounded SMMULR form (ACC_BOUNDED ops whose shifts are all right shifts,
- * checked once per invocation: `bounded`), else TFLM's general arithmetic. */
-static inline int8_t nn_fc_out(const nn_op_t *op, int bounded, int32_t c, int32_t acc, int32_t zp, int32_t lo,
-                               int32_t hi) {
-    const int32_t mult = nn_fc_ld32(op->mult + 4 * c), shift = nn_fc_ld32(op->shift + 4 * c);
-    int32_t v;
-    if (bounded) {
-        const int32_t right = -shift;
-        v = nn_rq_apply_bounded(acc, mult, right, UINT32_C(1) << (right - 1)) + zp;
-    } else {
-        v = nn_mbqm(acc, mult, shift) + zp;
-    }
-    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
 static inline uint32_t nn_fc_ld(const int8_t *p) { /* rows and blobs are 4-byte aligned, LDR takes any */
@@ -79,10 +67,188 @@ NN_NOINLINE static void nn_fc_dot4(const int8_t *w, const int8_t *w2, int32_t ro
     acc[3] = r3;
 }
 
-/* Four output channels over one widened input row: per 4 inputs one LDRD of the row, four weight words,
- * eight SXTB16 and eight SMLAD (16 MACs); the row is read once per four channels instead of once per two. */
-static void nn_fc_row(const nn_op_t *op, int bounded, const uint32_t *xs, int32_t row, int32_t n_out, int8_t *o,
-                      int32_t zp, int32_t lo, int32_t hi) {
+/* ---- the bounded path: 4 channels per call, dot product and requantization in one asm block ---------------
+ *
+ * For ACC_BOUNDED ops (|acc| < 2^30) each output is, with K = (1 + 2 zp) << (right - 1):
+ *   SSAT8(((SMMLAR(2 acc, mult, K) + (acc < 0 ? -1 : 0)) >> (right - 1)) >> 1), then max(., act_min)
+ * (the conv fast path's arithmetic, derived in dysan_nn_conv_m4.c; `>> right` split so that the last bit
+ * rides in SSAT's shift and no RSB is needed). The form holds for right in [1, 23]; the block ORs every
+ * right - 1 into `check` and the caller redoes the row with TFLM's general arithmetic when that OR exceeds
+ * 15 (right > 16 somewhere, or a left shift), so the per-output cost of the range check is one ORR.
+ * Variants: with or without FIX (the sign term; not needed when output_zp <= act_min: a negative accumulator
+ * then gives at most output_zp either way, and the clamp makes both act_min -- the ReLU layers of the device
+ * family, quantized with output_zp = act_min = -128), with or without CLAMP (act_min > -128). act_max < 127
+ * is applied by the caller afterwards. */
+typedef struct {
+    const int8_t *w;      /* 0: weight row of slot 0 (slot 1: w + row) */
+    const int8_t *w2;     /* 4: weight row of slot 2 (slot 3: w2 + row) */
+    int32_t row;          /* 8: bytes between slots 0 and 1, 2 and 3 */
+    const uint32_t *x;    /* 12: the widened input row */
+    int32_t n4;           /* 16: groups of 4 inputs (>= 1) */
+    const int32_t *bias;  /* 20: 4 int32, slots 0..3 */
+    const int32_t *mult;  /* 24: 4 int32 */
+    const int32_t *shift; /* 28: 4 int32 */
+    int8_t *out;          /* 32: 4 outputs, slots 0..3 */
+    int32_t zp1;          /* 36: 1 + 2 output_zp */
+    int32_t lo;           /* 40: act_min */
+    uint32_t check;       /* 44: OR of every right - 1 */
+} nn_fc4_t;
+
+void nn_fc4_fix(nn_fc4_t *a);
+void nn_fc4_fix_clamp(nn_fc4_t *a);
+void nn_fc4_clamp(nn_fc4_t *a);
+void nn_fc4_plain(nn_fc4_t *a);
+
+/* clang-format off */
+#define NN_FC4_DOT_ASM(acc, wreg, addr)                                                                       \
+    "    ldr    r11, " addr "\n"                                                                              \
+    "    sxtb16 r12, r11\n"                                                                                   \
+    "    smlad  " acc ", r12, r9, " acc "\n"                                                                  \
+    "    sxtb16 r12, r11, ror #8\n"                                                                           \
+    "    smlad  " acc ", r12, r10, " acc "\n"
+#define NN_FC4_OUT_ASM(acc, fix, clamp)                                                                       \
+    "    ldr    r9, [r5], #4\n"                                                                               \
+    "    ldr    r10, [r4], #4\n"                                                                              \
+    "    mvn    r9, r9\n"                                                                                     \
+    "    orr    r12, r12, r9\n"                                                                               \
+    "    lsl    r11, r7, r9\n"                                                                                \
+    "    add    " acc ", " acc ", " acc "\n"                                                                  \
+    "    smmlar r11, " acc ", r10, r11\n"                                                                     \
+    fix(acc)                                                                                                  \
+    "    asr    r11, r11, r9\n"                                                                               \
+    "    ssat   r11, #8, r11, asr #1\n"                                                                       \
+    clamp                                                                                                     \
+    "    strb   r11, [r6], #1\n"
+#define NN_FC4_FIX(acc) "    add    r11, r11, " acc ", asr #31\n"
+#define NN_FC4_NOFIX(acc) ""
+#define NN_FC4_CLAMP "    cmp    r11, r8\n    it     lt\n    movlt  r11, r8\n"
+#define NN_FC4_ASM(name, fix, clamp)                                                                          \
+    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                      \
+    "    .syntax unified\n"                                                                                   \
+    "    .thumb\n"                                                                                            \
+    "    .p2align 2\n"                                                                                        \
+    "    .global " name "\n"                                                                                  \
+    "    .hidden " name "\n"                                                                                  \
+    "    .type  " name ", %function\n"                                                                        \
+    "    .thumb_func\n" name ":\n"                                                                            \
+    "    push   {r4-r11, lr}\n"                                                                               \
+    "    mov    lr, r0\n"                                                                                     \
+    "    ldr    r4, [lr, #20]\n"                                                                              \
+    "    ldm    r4, {r0-r3}\n"                                                                                \
+    "    ldm    lr, {r4-r8}\n"                                                                                \
+    "1:  ldrd   r9, r10, [r7], #8\n"                                                                          \
+    NN_FC4_DOT_ASM("r1", "r4", "[r4, r6]")                                                                    \
+    NN_FC4_DOT_ASM("r3", "r5", "[r5, r6]")                                                                    \
+    NN_FC4_DOT_ASM("r2", "r5", "[r5], #4")                                                                    \
+    NN_FC4_DOT_ASM("r0", "r4", "[r4], #4")                                                                    \
+    "    subs   r8, r8, #1\n"                                                                                 \
+    "    bne    1b\n"                                                                                         \
+    "    add    r4, lr, #24\n"                                                                                \
+    "    ldm    r4, {r4-r8, r12}\n"                                                                           \
+    NN_FC4_OUT_ASM("r0", fix, clamp)                                                                          \
+    NN_FC4_OUT_ASM("r1", fix, clamp)                                                                          \
+    NN_FC4_OUT_ASM("r2", fix, clamp)                                                                          \
+    NN_FC4_OUT_ASM("r3", fix, clamp)                                                                          \
+    "    str    r12, [lr, #44]\n"                                                                             \
+    "    pop    {r4-r11, pc}\n"                                                                               \
+    "    .size  " name ", . - " name "\n"                                                                     \
+    "    .popsection\n"
+__asm__(NN_FC4_ASM("nn_fc4_fix", NN_FC4_FIX, ""));
+__asm__(NN_FC4_ASM("nn_fc4_fix_clamp", NN_FC4_FIX, NN_FC4_CLAMP));
+__asm__(NN_FC4_ASM("nn_fc4_clamp", NN_FC4_NOFIX, NN_FC4_CLAMP));
+__asm__(NN_FC4_ASM("nn_fc4_plain", NN_FC4_NOFIX, ""));
+/* clang-format on */
+
+/* One input row through the bounded blocks; returns 0 when a right shift is out of their range (the caller
+ * then redoes the row in general arithmetic). Tails of 1-3 channels run as a block with rows repeated. */
+static int nn_fc_row_bounded(const nn_op_t *op, void (*block)(nn_fc4_t *), const uint32_t *xs, int32_t row,
+                             int32_t n_out, int8_t *o, int32_t zp, int32_t lo) {
+    const int8_t *weights = (const int8_t *)op->weights;
+    const int32_t *bias = (const int32_t *)(const void *)op->bias; /* blobs are 4-byte aligned */
+    const int32_t *mult = (const int32_t *)(const void *)op->mult;
+    const int32_t *shift = (const int32_t *)(const void *)op->shift;
+    nn_fc4_t a;
+    a.row = row;
+    a.x = xs;
+    a.n4 = row / 4;
+    a.zp1 = 2 * zp + 1;
+    a.lo = lo;
+    a.check = 0;
+    int32_t c = 0;
+    for (; c + 4 <= n_out; c += 4) {
+        a.w = weights + (size_t)c * row;
+        a.w2 = a.w + 2 * row;
+        a.bias = bias + c;
+        a.mult = mult + c;
+        a.shift = shift + c;
+        a.out = o + c;
+        block(&a);
+    }
+    if (n_out - c == 2) { /* two channels left: a 2-row loop (cheaper than a 4-slot block with rows repeated) */
+        const int8_t *wa = weights + (size_t)c * row, *wb = wa + row;
+        int32_t acc[2] = {bias[c], bias[c + 1]};
+        for (int32_t i = 0; i < row; i += 4) {
+            const uint32_t ua = nn_fc_ld(wa + i), ub = nn_fc_ld(wb + i), xe = xs[i / 2], xo = xs[i / 2 + 1];
+            acc[0] = __smlad(__sxtb16(ua), xe, acc[0]);
+            acc[0] = __smlad(nn_sxtb16_ror8(ua), xo, acc[0]);
+            acc[1] = __smlad(__sxtb16(ub), xe, acc[1]);
+            acc[1] = __smlad(nn_sxtb16_ror8(ub), xo, acc[1]);
+        }
+        for (int32_t k = 0; k < 2; k++) {
+            const int32_t s = shift[c + k];
+            const uint32_t rm1 = ~(uint32_t)s; /* right - 1 */
+            int32_t h;
+            __asm__("smmlar %0, %1, %2, %3"
+                    : "=r"(h)
+                    : "r"((uint32_t)acc[k] << 1), "r"(mult[c + k]), "r"((uint32_t)a.zp1 << (rm1 & 31u)));
+            const int32_t t = (int32_t)((uint32_t)h - (acc[k] < 0 ? 1u : 0u)) >> (rm1 & 31u); /* as the block */
+            const int32_t v = __ssat(t >> 1, 8);
+            o[c + k] = (int8_t)(v < lo ? lo : v);
+            a.check |= rm1;
+        }
+        c += 2;
+    }
+    if (c < n_out) {
+        static const int8_t slot_ch[3][4] = {{0, 0, 0, 0}, {0, 1, 0, 1}, {0, 1, 1, 2}}; /* channel of each slot */
+        static const int8_t pick[3][3] = {{0, 0, 0}, {0, 1, 1}, {0, 1, 3}};             /* slot of each channel */
+        const int32_t left = n_out - c;
+        const int8_t *sc = slot_ch[left - 1];
+        int32_t b4[4], m4[4], s4[4];
+        int8_t o4[4];
+        for (int32_t k = 0; k < 4; k++) {
+            b4[k] = bias[c + sc[k]];
+            m4[k] = mult[c + sc[k]];
+            s4[k] = shift[c + sc[k]];
+        }
+        a.w = weights + (size_t)c * row;
+        a.w2 = a.w + (size_t)sc[2] * row;
+        a.row = (sc[1] - sc[0]) * row; /* slot 1 - slot 0 == slot 3 - slot 2 */
+        a.bias = b4;
+        a.mult = m4;
+        a.shift = s4;
+        a.out = o4;
+        block(&a);
+        for (int32_t k = 0; k < left; k++) {
+            o[c + k] = o4[pick[left - 1][k]];
+        }
+    }
+    return a.check <= 15u;
+}
+
+/* Requantizes k accumulators of channels c.. into o[c..] (general arithmetic). */
+static void nn_fc_outs(const nn_op_t *op, int32_t c, const int32_t *acc, const int8_t *pick, int32_t k, int8_t *o,
+                       int32_t zp, int32_t lo, int32_t hi) {
+    const int32_t *mult = (const int32_t *)(const void *)(op->mult + 4 * c);
+    const int32_t *shift = (const int32_t *)(const void *)(op->shift + 4 * c);
+    for (int32_t i = 0; i < k; i++) {
+        o[c + i] = nn_clamp8(nn_mbqm(acc[pick ? pick[i] : i], mult[i], shift[i]) + zp, lo, hi);
+    }
+}
+
+/* The general path (unbounded ops, or shifts out of the bounded form's range): the same 4-row dot products,
+ * TFLM's arithmetic. */
+NN_NOINLINE static void nn_fc_row(const nn_op_t *op, const uint32_t *xs, int32_t row, int32_t n_out, int8_t *o, int32_t zp,
+                      int32_t lo, int32_t hi) {
     const int8_t *weights = (const int8_t *)op->weights;
     int32_t c = 0;
     for (; c + 4 <= n_out; c += 4) {
@@ -90,25 +256,9 @@ static void nn_fc_row(const nn_op_t *op, int bounded, const uint32_t *xs, int32_
         int32_t acc[4];
         memcpy(acc, op->bias + 4 * c, sizeof acc);
         nn_fc_dot4(w, w + 2 * row, row, xs, row / 4, acc);
-        for (int32_t k = 0; k < 4; k++) {
-            o[c + k] = nn_fc_out(op, bounded, c + k, acc[k], zp, lo, hi);
-        }
+        nn_fc_outs(op, c, acc, NULL, 4, o, zp, lo, hi);
     }
-    if (n_out - c == 2) { /* two channels left: a 2-row loop (cheaper than a 4-row block with 2 rows repeated) */
-        const int8_t *wa = weights + (size_t)c * row, *wb = wa + row;
-        int32_t a = nn_fc_ld32(op->bias + 4 * c), b = nn_fc_ld32(op->bias + 4 * c + 4);
-        for (int32_t i = 0; i < row; i += 4) {
-            const uint32_t ua = nn_fc_ld(wa + i), ub = nn_fc_ld(wb + i), xe = xs[i / 2], xo = xs[i / 2 + 1];
-            a = __smlad(__sxtb16(ua), xe, a);
-            a = __smlad(nn_sxtb16_ror8(ua), xo, a);
-            b = __smlad(__sxtb16(ub), xe, b);
-            b = __smlad(nn_sxtb16_ror8(ub), xo, b);
-        }
-        o[c] = nn_fc_out(op, bounded, c, a, zp, lo, hi);
-        o[c + 1] = nn_fc_out(op, bounded, c + 1, b, zp, lo, hi);
-        c += 2;
-    }
-    if (c < n_out) { /* 1 or 3 channels left: the same 4-row block with rows repeated (results dropped) */
+    if (c < n_out) { /* 1 to 3 channels left: the same 4-row block with rows repeated (results dropped) */
         const int32_t left = n_out - c;
         const int8_t *w = weights + (size_t)c * row;
         static const int8_t pick[3][3] = {{0, 0, 0}, {0, 1, 1}, {0, 1, 3}}; /* block slot of each channel */
@@ -121,9 +271,25 @@ static void nn_fc_row(const nn_op_t *op, int bounded, const uint32_t *xs, int32_
         acc[2] = nn_fc_ld32(op->bias + 4 * (c + (left > 2)));
         acc[3] = nn_fc_ld32(op->bias + 4 * (c + left - 1));
         nn_fc_dot4(w, w2, stride, xs, row / 4, acc);
-        for (int32_t k = 0; k < left; k++) {
-            o[c + k] = nn_fc_out(op, bounded, c + k, acc[pick[left - 1][k]], zp, lo, hi);
-        }
+        nn_fc_outs(op, c, acc, pick[left - 1], left, o, zp, lo, hi);
+    }
+}
+
+/* The input row into int16 pairs in SXTB16 order ({x0, x2}, {x1, x3} per 4 values), zero-padded to `row`. */
+NN_NOINLINE static void nn_fc_widen(uint32_t *xs, const int8_t *x, int32_t depth, int32_t row) {
+    const int32_t whole = depth & ~3;
+    for (int32_t i = 0; i < whole; i += 4, xs += 2) {
+        const uint32_t v = nn_fc_ld(x + i);
+        xs[0] = (uint32_t)__sxtb16(v);
+        xs[1] = nn_sxtb16_ror8(v);
+    }
+    for (int32_t i = whole; i < row; i += 4, xs += 2) { /* the tail */
+        uint8_t b4[4] = {0, 0, 0, 0};
+        memcpy(b4, x + i, (size_t)(depth > i ? depth - i : 0));
+        uint32_t v;
+        memcpy(&v, b4, sizeof v);
+        xs[0] = (uint32_t)__sxtb16(v);
+        xs[1] = nn_sxtb16_ror8(v);
     }
 }
 
@@ -137,27 +303,22 @@ void nn_m4_fully_connected(const nn_op_t *op, uint8_t *arena) {
     const int8_t *in = (const int8_t *)(arena + op->in[0].off);
     int8_t *out = (int8_t *)(arena + op->out.off);
     uint32_t *xs = (uint32_t *)(void *)(arena + op->scratch_off); /* row / 2 words */
-    int bounded = (op->flags & DYSAN_NN_OPF_ACC_BOUNDED) != 0;
-    for (int32_t c = 0; bounded && c < n_out; c++) {
-        bounded = nn_fc_ld32(op->shift + 4 * c) <= -1;
+    void (*block)(nn_fc4_t *) = NULL;
+    if (op->flags & DYSAN_NN_OPF_ACC_BOUNDED) {
+        static void (*const variant[2][2])(nn_fc4_t *) = {{nn_fc4_fix, nn_fc4_fix_clamp}, {nn_fc4_plain, nn_fc4_clamp}};
+        block = variant[zp <= lo][lo > -128];
     }
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *x = in + (size_t)r * depth;
-        const int32_t whole = depth & ~3;
-        for (int32_t i = 0; i < whole; i += 4) { /* SXTB16 order: {x0, x2}, {x1, x3} */
-            const uint32_t v = nn_fc_ld(x + i);
-            xs[i / 2] = (uint32_t)__sxtb16(v);
-            xs[i / 2 + 1] = nn_sxtb16_ror8(v);
+        int8_t *o = out + (size_t)r * n_out;
+        nn_fc_widen(xs, x, depth, row);
+        if (!block || !nn_fc_row_bounded(op, block, xs, row, n_out, o, zp, lo)) {
+            nn_fc_row(op, xs, row, n_out, o, zp, lo, hi);
+        } else if (hi < 127) {
+            for (int32_t c = 0; c < n_out; c++) {
+                o[c] = o[c] > hi ? (int8_t)hi : o[c];
+            }
         }
-        for (int32_t i = whole; i < row; i += 4) { /* the tail, zero-padded to the weight row */
-            uint8_t b4[4] = {0, 0, 0, 0};
-            memcpy(b4, x + i, (size_t)(depth > i ? depth - i : 0));
-            uint32_t v;
-            memcpy(&v, b4, sizeof v);
-            xs[i / 2] = (uint32_t)__sxtb16(v);
-            xs[i / 2 + 1] = nn_sxtb16_ror8(v);
-        }
-        nn_fc_row(op, bounded, xs, row, n_out, out + (size_t)r * n_out, zp, lo, hi);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dysan_le.h"
 #include "dysan_nn.h"
 #include "dysan_nn_format.h"
 
@@ -49,13 +50,6 @@ static inline uint32_t nn_sxtab16_ror8(uint32_t acc, uint32_t x) {
     return r;
 }
 #endif
-
-/* Little-endian readers that work for any alignment (compilers turn them into single loads). */
-static inline uint32_t nn_rd_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static inline uint16_t nn_rd_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline int32_t nn_rd_i32(const uint8_t *p) { return (int32_t)nn_rd_u32(p); }
 
 /* An activation tensor of the op being run. */
 typedef struct {

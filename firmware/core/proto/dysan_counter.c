@@ -1,19 +1,8 @@
 /* dysan_counter.c -- append-only counter log (see dysan_counter.h for the format and its reasons). */
 #include "dysan_counter.h"
 
+#include "dysan_le.h"
 #include "dysan_msg.h"
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (unsigned i = 0; i < 4u; ++i) {
-        p[i] = (uint8_t)(v >> (8u * i));
-    }
-}
 
 int dysan_counter_log_open(dysan_counter_log_t *log, const uint8_t *base, size_t size,
                            const dysan_counter_ops_t *ops)
@@ -29,8 +18,8 @@ int dysan_counter_log_open(dysan_counter_log_t *log, const uint8_t *base, size_t
     log->next = 0;
     /* Every slot is read: a slot left erased by a failed write is a hole, not the end of the log. */
     for (size_t off = 0; off < log->size; off += DYSAN_COUNTER_RECORD_SIZE) {
-        const uint32_t v = get_u32(base + off);
-        const uint32_t check = get_u32(base + off + 4u);
+        const uint32_t v = dysan_le_get_u32(base + off);
+        const uint32_t check = dysan_le_get_u32(base + off + 4u);
         if (v == 0xffffffffu && check == 0xffffffffu) {
             continue; /* erased */
         }
@@ -60,15 +49,15 @@ int dysan_counter_log_store(dysan_counter_log_t *log, uint32_t counter)
         compacted = 1;
     }
     uint8_t rec[DYSAN_COUNTER_RECORD_SIZE];
-    put_u32(rec, counter);
-    put_u32(rec + 4, ~counter);
+    dysan_le_put_u32(rec, counter);
+    dysan_le_put_u32(rec + 4, ~counter);
     const size_t off = log->next;
     /* The slot is consumed even if the write fails: a half-written slot must never be reused. */
     log->next += DYSAN_COUNTER_RECORD_SIZE;
     if (log->ops.write(log->ops.ctx, off, rec, sizeof rec) != 0) {
         return DYSAN_ERR_STORAGE;
     }
-    if (get_u32(log->base + off) != counter || get_u32(log->base + off + 4u) != (uint32_t)~counter) {
+    if (dysan_le_get_u32(log->base + off) != counter || dysan_le_get_u32(log->base + off + 4u) != (uint32_t)~counter) {
         return DYSAN_ERR_STORAGE;
     }
     log->value = counter;

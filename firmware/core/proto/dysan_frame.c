@@ -4,51 +4,13 @@
  * Why CRC-32 rather than CRC-16: frames reach 1.5 KB and most are unauthenticated (sanitized windows,
  * upload chunks), so the CRC is all that stands between line noise and a wrong window; CRC-32 lets a
  * random corruption through with probability 2^-32 instead of 2^-16 for 2 more bytes per frame, and is
- * zlib's crc32 on the host. The table is per nibble (64 bytes of flash, two lookups per byte).
+ * zlib's crc32 on the host (dysan_crc32.h).
  */
 #include "dysan_frame.h"
 
 #include <string.h>
 
-static const uint32_t CRC_NIBBLE[16] = {
-    0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u, 0x4db26158u, 0x5005713cu,
-    0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu, 0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu,
-};
-
-uint32_t dysan_crc32_update(uint32_t crc, const uint8_t *data, size_t n)
-{
-    crc = ~crc;
-    for (size_t i = 0; i < n; ++i) {
-        crc ^= data[i];
-        crc = (crc >> 4) ^ CRC_NIBBLE[crc & 0x0fu];
-        crc = (crc >> 4) ^ CRC_NIBBLE[crc & 0x0fu];
-    }
-    return ~crc;
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (uint16_t)(p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
+#include "dysan_le.h"
 
 /* ------------------------------------------------------------------------------------------ decoder */
 
@@ -58,14 +20,14 @@ dysan_frame_status_t dysan_frame_parse(const uint8_t *raw, size_t n, dysan_frame
         return DYSAN_FRAME_ERR_LENGTH;
     }
     const size_t body = n - DYSAN_FRAME_CRC_SIZE;
-    if (dysan_crc32_update(0, raw, body) != get_u32(raw + body)) {
+    if (dysan_crc32_update(0, raw, body) != dysan_le_get_u32(raw + body)) {
         return DYSAN_FRAME_ERR_CRC;
     }
     const uint8_t flags = raw[1];
     if ((flags & (uint8_t)~DYSAN_FRAME_FLAGS_KNOWN) != 0u) {
         return DYSAN_FRAME_ERR_HEADER;
     }
-    const uint16_t len = get_u16(raw + 4);
+    const uint16_t len = dysan_le_get_u16(raw + 4);
     const size_t trailer = (flags & DYSAN_FRAME_FLAG_AUTH) ? (size_t)DYSAN_AUTH_TRAILER_SIZE : 0u;
     if (len > DYSAN_MSG_MAX_PAYLOAD ||
         (size_t)DYSAN_FRAME_HEADER_SIZE + len + trailer + DYSAN_FRAME_CRC_SIZE != n) {
@@ -73,11 +35,11 @@ dysan_frame_status_t dysan_frame_parse(const uint8_t *raw, size_t n, dysan_frame
     }
     out->msg_id = raw[0];
     out->flags = flags;
-    out->seq = get_u16(raw + 2);
+    out->seq = dysan_le_get_u16(raw + 2);
     out->len = len;
     out->payload = raw + DYSAN_FRAME_HEADER_SIZE;
     if (trailer != 0u) {
-        out->counter = get_u32(raw + DYSAN_FRAME_HEADER_SIZE + len);
+        out->counter = dysan_le_get_u32(raw + DYSAN_FRAME_HEADER_SIZE + len);
         out->tag = raw + DYSAN_FRAME_HEADER_SIZE + len + DYSAN_AUTH_COUNTER_SIZE;
     } else {
         out->counter = 0;
@@ -261,10 +223,10 @@ int dysan_frame_encode(const dysan_frame_t *f, uint8_t *out, size_t cap, size_t 
     uint8_t header[DYSAN_FRAME_HEADER_SIZE];
     header[0] = f->msg_id;
     header[1] = f->flags;
-    put_u16(header + 2, f->seq);
-    put_u16(header + 4, f->len);
+    dysan_le_put_u16(header + 2, f->seq);
+    dysan_le_put_u16(header + 4, f->len);
     uint8_t counter[DYSAN_AUTH_COUNTER_SIZE];
-    put_u32(counter, f->counter);
+    dysan_le_put_u32(counter, f->counter);
 
     uint32_t crc = dysan_crc32_update(0, header, sizeof header);
     if (f->len != 0u) {
@@ -275,7 +237,7 @@ int dysan_frame_encode(const dysan_frame_t *f, uint8_t *out, size_t cap, size_t 
         crc = dysan_crc32_update(crc, f->tag, DYSAN_AUTH_TAG_SIZE);
     }
     uint8_t crc_le[DYSAN_FRAME_CRC_SIZE];
-    put_u32(crc_le, crc);
+    dysan_le_put_u32(crc_le, crc);
 
     cobs_writer_t w = {out, cap, 0, 0, 0, 0, 0, 0};
     w.left = sizeof header + f->len + (auth ? (size_t)DYSAN_AUTH_TRAILER_SIZE : 0u) + sizeof crc_le;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dysan_crc32.h" /* dysan_crc32_update: the frames' CRC */
 #include "dysan_msg.h"
 
 #ifdef __cplusplus
@@ -88,9 +89,6 @@ int dysan_frame_encode(const dysan_frame_t *f, uint8_t *out, size_t cap, size_t 
     ((DYSAN_FRAME_HEADER_SIZE + (len) + DYSAN_AUTH_TRAILER_SIZE + DYSAN_FRAME_CRC_SIZE) +                  \
      ((DYSAN_FRAME_HEADER_SIZE + (len) + DYSAN_AUTH_TRAILER_SIZE + DYSAN_FRAME_CRC_SIZE) + 253u) / 254u + \
      1u)
-
-/* CRC-32/ISO-HDLC, incremental: crc = dysan_crc32_update(0, ...) then more updates. */
-uint32_t dysan_crc32_update(uint32_t crc, const uint8_t *data, size_t n);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "dysan_le.h" /* little-endian reads and writes: firmware/core/include */
+
 _Static_assert(DYSAN_MSG_HELLO_MAX_SIZE == 6, "HELLO: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_HELLO_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "HELLO too large");
 _Static_assert(DYSAN_MSG_INFO_MAX_SIZE == 60, "INFO: stale, run dysan codegen");
@@ -57,57 +59,6 @@ _Static_assert(DYSAN_MSG_RF_COMMIT_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "RF_COMMIT
 _Static_assert(DYSAN_MSG_XFER_STATUS_MAX_SIZE == 10, "XFER_STATUS: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_XFER_STATUS_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "XFER_STATUS too large");
 
-static void dysan_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void dysan_put_u32(uint8_t *p, uint32_t v)
-{
-    for (unsigned i = 0; i < 4u; ++i) {
-        p[i] = (uint8_t)(v >> (8u * i));
-    }
-}
-
-static void dysan_put_u64(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8u; ++i) {
-        p[i] = (uint8_t)(v >> (8u * i));
-    }
-}
-
-static uint16_t dysan_get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (uint16_t)(p[1] << 8));
-}
-
-static uint32_t dysan_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t dysan_get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8u; ++i) {
-        v |= (uint64_t)p[i] << (8u * i);
-    }
-    return v;
-}
-
-/* Two's complement without implementation-defined unsigned -> signed conversions. */
-static int8_t dysan_get_i8(const uint8_t *p)
-{
-    return (int8_t)((int)p[0] - ((p[0] & 0x80u) ? 256 : 0));
-}
-
-static int16_t dysan_get_i16(const uint8_t *p)
-{
-    uint16_t u = dysan_get_u16(p);
-    return (int16_t)((int32_t)u - ((u & 0x8000u) ? 65536 : 0));
-}
-
 static const dysan_msg_desc_t TABLE[DYSAN_MSG_COUNT] = {
     {DYSAN_MSG_HELLO, DYSAN_DIR_H2D, 0u, 0u, (uint16_t)DYSAN_MSG_HELLO_SIZE, (uint16_t)DYSAN_MSG_HELLO_MAX_SIZE, "HELLO"},
     {DYSAN_MSG_INFO, DYSAN_DIR_D2H, 0u, 0u, (uint16_t)DYSAN_MSG_INFO_SIZE, (uint16_t)DYSAN_MSG_INFO_MAX_SIZE, "INFO"},
@@ -155,8 +106,8 @@ int dysan_msg_hello_unpack(const uint8_t *p, size_t len, dysan_msg_hello_t *m)
     if (len != DYSAN_MSG_HELLO_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->proto_version = dysan_get_u16(p + DYSAN_MSG_HELLO_OFF_PROTO_VERSION);
-    m->nonce = dysan_get_u32(p + DYSAN_MSG_HELLO_OFF_NONCE);
+    m->proto_version = dysan_le_get_u16(p + DYSAN_MSG_HELLO_OFF_PROTO_VERSION);
+    m->nonce = dysan_le_get_u32(p + DYSAN_MSG_HELLO_OFF_NONCE);
     return DYSAN_OK;
 }
 
@@ -170,8 +121,8 @@ int dysan_msg_hello_pack(const dysan_msg_hello_t *m, uint8_t *out, size_t cap, s
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u16(out + DYSAN_MSG_HELLO_OFF_PROTO_VERSION, m->proto_version);
-    dysan_put_u32(out + DYSAN_MSG_HELLO_OFF_NONCE, m->nonce);
+    dysan_le_put_u16(out + DYSAN_MSG_HELLO_OFF_PROTO_VERSION, m->proto_version);
+    dysan_le_put_u32(out + DYSAN_MSG_HELLO_OFF_NONCE, m->nonce);
     *len = size;
     return DYSAN_OK;
 }
@@ -184,8 +135,8 @@ int dysan_msg_info_unpack(const uint8_t *p, size_t len, dysan_msg_info_t *m)
     if (len != DYSAN_MSG_INFO_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->proto_version = dysan_get_u16(p + DYSAN_MSG_INFO_OFF_PROTO_VERSION);
-    m->fw_version = dysan_get_u32(p + DYSAN_MSG_INFO_OFF_FW_VERSION);
+    m->proto_version = dysan_le_get_u16(p + DYSAN_MSG_INFO_OFF_PROTO_VERSION);
+    m->fw_version = dysan_le_get_u32(p + DYSAN_MSG_INFO_OFF_FW_VERSION);
     memcpy(m->device_id, p + DYSAN_MSG_INFO_OFF_DEVICE_ID, sizeof m->device_id);
     m->mode = p[DYSAN_MSG_INFO_OFF_MODE];
     if (!(m->mode == 0u || m->mode == 1u || m->mode == 2u || m->mode == 3u)) {
@@ -204,7 +155,7 @@ int dysan_msg_info_unpack(const uint8_t *p, size_t len, dysan_msg_info_t *m)
         return DYSAN_ERR_BAD_FIELD;
     }
     memcpy(m->bundle_hash, p + DYSAN_MSG_INFO_OFF_BUNDLE_HASH, sizeof m->bundle_hash);
-    m->bundle_version = dysan_get_u32(p + DYSAN_MSG_INFO_OFF_BUNDLE_VERSION);
+    m->bundle_version = dysan_le_get_u32(p + DYSAN_MSG_INFO_OFF_BUNDLE_VERSION);
     m->model_count = p[DYSAN_MSG_INFO_OFF_MODEL_COUNT];
     m->rf_loaded = p[DYSAN_MSG_INFO_OFF_RF_LOADED];
     if (m->rf_loaded > 1u) {
@@ -215,14 +166,14 @@ int dysan_msg_info_unpack(const uint8_t *p, size_t len, dysan_msg_info_t *m)
         return DYSAN_ERR_BAD_FIELD;
     }
     m->sensitive_value = p[DYSAN_MSG_INFO_OFF_SENSITIVE_VALUE];
-    m->auth_counter = dysan_get_u32(p + DYSAN_MSG_INFO_OFF_AUTH_COUNTER);
+    m->auth_counter = dysan_le_get_u32(p + DYSAN_MSG_INFO_OFF_AUTH_COUNTER);
     m->segment_len = p[DYSAN_MSG_INFO_OFF_SEGMENT_LEN];
     m->candidates = p[DYSAN_MSG_INFO_OFF_CANDIDATES];
-    m->weight_x = dysan_get_u16(p + DYSAN_MSG_INFO_OFF_WEIGHT_X);
+    m->weight_x = dysan_le_get_u16(p + DYSAN_MSG_INFO_OFF_WEIGHT_X);
     if (m->weight_x > 32768u) {
         return DYSAN_ERR_BAD_FIELD;
     }
-    m->weight_y = dysan_get_u16(p + DYSAN_MSG_INFO_OFF_WEIGHT_Y);
+    m->weight_y = dysan_le_get_u16(p + DYSAN_MSG_INFO_OFF_WEIGHT_Y);
     if (m->weight_y > 32768u) {
         return DYSAN_ERR_BAD_FIELD;
     }
@@ -264,24 +215,24 @@ int dysan_msg_info_pack(const dysan_msg_info_t *m, uint8_t *out, size_t cap, siz
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u16(out + DYSAN_MSG_INFO_OFF_PROTO_VERSION, m->proto_version);
-    dysan_put_u32(out + DYSAN_MSG_INFO_OFF_FW_VERSION, m->fw_version);
+    dysan_le_put_u16(out + DYSAN_MSG_INFO_OFF_PROTO_VERSION, m->proto_version);
+    dysan_le_put_u32(out + DYSAN_MSG_INFO_OFF_FW_VERSION, m->fw_version);
     memcpy(out + DYSAN_MSG_INFO_OFF_DEVICE_ID, m->device_id, sizeof m->device_id);
     out[DYSAN_MSG_INFO_OFF_MODE] = m->mode;
     out[DYSAN_MSG_INFO_OFF_CALIB_ACTIVE] = m->calib_active;
     out[DYSAN_MSG_INFO_OFF_STREAM_ENABLED] = m->stream_enabled;
     out[DYSAN_MSG_INFO_OFF_BUNDLE_VALID] = m->bundle_valid;
     memcpy(out + DYSAN_MSG_INFO_OFF_BUNDLE_HASH, m->bundle_hash, sizeof m->bundle_hash);
-    dysan_put_u32(out + DYSAN_MSG_INFO_OFF_BUNDLE_VERSION, m->bundle_version);
+    dysan_le_put_u32(out + DYSAN_MSG_INFO_OFF_BUNDLE_VERSION, m->bundle_version);
     out[DYSAN_MSG_INFO_OFF_MODEL_COUNT] = m->model_count;
     out[DYSAN_MSG_INFO_OFF_RF_LOADED] = m->rf_loaded;
     out[DYSAN_MSG_INFO_OFF_SENSITIVE_SET] = m->sensitive_set;
     out[DYSAN_MSG_INFO_OFF_SENSITIVE_VALUE] = m->sensitive_value;
-    dysan_put_u32(out + DYSAN_MSG_INFO_OFF_AUTH_COUNTER, m->auth_counter);
+    dysan_le_put_u32(out + DYSAN_MSG_INFO_OFF_AUTH_COUNTER, m->auth_counter);
     out[DYSAN_MSG_INFO_OFF_SEGMENT_LEN] = m->segment_len;
     out[DYSAN_MSG_INFO_OFF_CANDIDATES] = m->candidates;
-    dysan_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_X, m->weight_x);
-    dysan_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_Y, m->weight_y);
+    dysan_le_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_X, m->weight_x);
+    dysan_le_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_Y, m->weight_y);
     memcpy(out + DYSAN_MSG_INFO_OFF_TAG, m->tag, sizeof m->tag);
     *len = size;
     return DYSAN_OK;
@@ -295,7 +246,7 @@ int dysan_msg_ping_unpack(const uint8_t *p, size_t len, dysan_msg_ping_t *m)
     if (len != DYSAN_MSG_PING_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->nonce = dysan_get_u32(p + DYSAN_MSG_PING_OFF_NONCE);
+    m->nonce = dysan_le_get_u32(p + DYSAN_MSG_PING_OFF_NONCE);
     return DYSAN_OK;
 }
 
@@ -309,7 +260,7 @@ int dysan_msg_ping_pack(const dysan_msg_ping_t *m, uint8_t *out, size_t cap, siz
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_PING_OFF_NONCE, m->nonce);
+    dysan_le_put_u32(out + DYSAN_MSG_PING_OFF_NONCE, m->nonce);
     *len = size;
     return DYSAN_OK;
 }
@@ -322,8 +273,8 @@ int dysan_msg_pong_unpack(const uint8_t *p, size_t len, dysan_msg_pong_t *m)
     if (len != DYSAN_MSG_PONG_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->nonce = dysan_get_u32(p + DYSAN_MSG_PONG_OFF_NONCE);
-    m->millis = dysan_get_u32(p + DYSAN_MSG_PONG_OFF_MILLIS);
+    m->nonce = dysan_le_get_u32(p + DYSAN_MSG_PONG_OFF_NONCE);
+    m->millis = dysan_le_get_u32(p + DYSAN_MSG_PONG_OFF_MILLIS);
     return DYSAN_OK;
 }
 
@@ -337,8 +288,8 @@ int dysan_msg_pong_pack(const dysan_msg_pong_t *m, uint8_t *out, size_t cap, siz
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_PONG_OFF_NONCE, m->nonce);
-    dysan_put_u32(out + DYSAN_MSG_PONG_OFF_MILLIS, m->millis);
+    dysan_le_put_u32(out + DYSAN_MSG_PONG_OFF_NONCE, m->nonce);
+    dysan_le_put_u32(out + DYSAN_MSG_PONG_OFF_MILLIS, m->millis);
     *len = size;
     return DYSAN_OK;
 }
@@ -378,41 +329,41 @@ int dysan_msg_stats_unpack(const uint8_t *p, size_t len, dysan_msg_stats_t *m)
     if (len != DYSAN_MSG_STATS_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->frames_ok = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_FRAMES_OK);
-    m->crc_errors = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_CRC_ERRORS);
-    m->cobs_errors = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_COBS_ERRORS);
-    m->length_errors = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_LENGTH_ERRORS);
-    m->header_errors = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_HEADER_ERRORS);
-    m->msg_errors = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_MSG_ERRORS);
-    m->auth_failures = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_AUTH_FAILURES);
-    m->replays_refused = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_REPLAYS_REFUSED);
-    m->windows_sent = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_SENT);
-    m->windows_acked = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_ACKED);
-    m->windows_dropped = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_DROPPED);
-    m->windows_retransmitted = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_RETRANSMITTED);
-    m->raw_windows_sent = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT);
-    m->uptime_ms = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_UPTIME_MS);
-    m->stage_windows = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_STAGE_WINDOWS);
-    m->candidates_scored = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED);
-    m->sanitizer_runs = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_SANITIZER_RUNS);
-    m->work_preprocess = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_PREPROCESS);
-    m->work_rf = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_RF);
-    m->work_score = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_SCORE);
-    m->work_sanitize = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_SANITIZE);
-    m->work_link = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_LINK);
-    m->work_total = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_TOTAL);
-    m->kernel_conv_macs = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS);
-    m->kernel_conv_work = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK);
-    m->kernel_fc_macs = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS);
-    m->kernel_fc_work = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK);
-    m->samples_acquired = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED);
-    m->samples_missed = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_SAMPLES_MISSED);
-    m->windows_with_gaps = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS);
-    m->windows_late = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_LATE);
-    m->rx_overflows = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_RX_OVERFLOWS);
-    m->backlog_max = dysan_get_u32(p + DYSAN_MSG_STATS_OFF_BACKLOG_MAX);
-    m->work_idle = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_IDLE);
-    m->cycles = dysan_get_u64(p + DYSAN_MSG_STATS_OFF_CYCLES);
+    m->frames_ok = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_FRAMES_OK);
+    m->crc_errors = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_CRC_ERRORS);
+    m->cobs_errors = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_COBS_ERRORS);
+    m->length_errors = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_LENGTH_ERRORS);
+    m->header_errors = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_HEADER_ERRORS);
+    m->msg_errors = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_MSG_ERRORS);
+    m->auth_failures = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_AUTH_FAILURES);
+    m->replays_refused = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_REPLAYS_REFUSED);
+    m->windows_sent = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_SENT);
+    m->windows_acked = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_ACKED);
+    m->windows_dropped = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_DROPPED);
+    m->windows_retransmitted = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_RETRANSMITTED);
+    m->raw_windows_sent = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT);
+    m->uptime_ms = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_UPTIME_MS);
+    m->stage_windows = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_STAGE_WINDOWS);
+    m->candidates_scored = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED);
+    m->sanitizer_runs = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_SANITIZER_RUNS);
+    m->work_preprocess = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_PREPROCESS);
+    m->work_rf = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_RF);
+    m->work_score = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_SCORE);
+    m->work_sanitize = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_SANITIZE);
+    m->work_link = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_LINK);
+    m->work_total = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_TOTAL);
+    m->kernel_conv_macs = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS);
+    m->kernel_conv_work = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK);
+    m->kernel_fc_macs = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS);
+    m->kernel_fc_work = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK);
+    m->samples_acquired = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED);
+    m->samples_missed = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_SAMPLES_MISSED);
+    m->windows_with_gaps = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS);
+    m->windows_late = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_WINDOWS_LATE);
+    m->rx_overflows = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_RX_OVERFLOWS);
+    m->backlog_max = dysan_le_get_u32(p + DYSAN_MSG_STATS_OFF_BACKLOG_MAX);
+    m->work_idle = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_WORK_IDLE);
+    m->cycles = dysan_le_get_u64(p + DYSAN_MSG_STATS_OFF_CYCLES);
     return DYSAN_OK;
 }
 
@@ -426,41 +377,41 @@ int dysan_msg_stats_pack(const dysan_msg_stats_t *m, uint8_t *out, size_t cap, s
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_FRAMES_OK, m->frames_ok);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_CRC_ERRORS, m->crc_errors);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_COBS_ERRORS, m->cobs_errors);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_LENGTH_ERRORS, m->length_errors);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_HEADER_ERRORS, m->header_errors);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_MSG_ERRORS, m->msg_errors);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_AUTH_FAILURES, m->auth_failures);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_REPLAYS_REFUSED, m->replays_refused);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_SENT, m->windows_sent);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_ACKED, m->windows_acked);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_DROPPED, m->windows_dropped);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_RETRANSMITTED, m->windows_retransmitted);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT, m->raw_windows_sent);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_UPTIME_MS, m->uptime_ms);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_STAGE_WINDOWS, m->stage_windows);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED, m->candidates_scored);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_SANITIZER_RUNS, m->sanitizer_runs);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_PREPROCESS, m->work_preprocess);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_RF, m->work_rf);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_SCORE, m->work_score);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_SANITIZE, m->work_sanitize);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_LINK, m->work_link);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_TOTAL, m->work_total);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS, m->kernel_conv_macs);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK, m->kernel_conv_work);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS, m->kernel_fc_macs);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK, m->kernel_fc_work);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED, m->samples_acquired);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_SAMPLES_MISSED, m->samples_missed);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS, m->windows_with_gaps);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_LATE, m->windows_late);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_RX_OVERFLOWS, m->rx_overflows);
-    dysan_put_u32(out + DYSAN_MSG_STATS_OFF_BACKLOG_MAX, m->backlog_max);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_IDLE, m->work_idle);
-    dysan_put_u64(out + DYSAN_MSG_STATS_OFF_CYCLES, m->cycles);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_FRAMES_OK, m->frames_ok);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_CRC_ERRORS, m->crc_errors);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_COBS_ERRORS, m->cobs_errors);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_LENGTH_ERRORS, m->length_errors);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_HEADER_ERRORS, m->header_errors);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_MSG_ERRORS, m->msg_errors);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_AUTH_FAILURES, m->auth_failures);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_REPLAYS_REFUSED, m->replays_refused);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_SENT, m->windows_sent);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_ACKED, m->windows_acked);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_DROPPED, m->windows_dropped);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_RETRANSMITTED, m->windows_retransmitted);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_RAW_WINDOWS_SENT, m->raw_windows_sent);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_UPTIME_MS, m->uptime_ms);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_STAGE_WINDOWS, m->stage_windows);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_CANDIDATES_SCORED, m->candidates_scored);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_SANITIZER_RUNS, m->sanitizer_runs);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_PREPROCESS, m->work_preprocess);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_RF, m->work_rf);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_SCORE, m->work_score);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_SANITIZE, m->work_sanitize);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_LINK, m->work_link);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_TOTAL, m->work_total);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_MACS, m->kernel_conv_macs);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_CONV_WORK, m->kernel_conv_work);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_MACS, m->kernel_fc_macs);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_KERNEL_FC_WORK, m->kernel_fc_work);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_SAMPLES_ACQUIRED, m->samples_acquired);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_SAMPLES_MISSED, m->samples_missed);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_WITH_GAPS, m->windows_with_gaps);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_WINDOWS_LATE, m->windows_late);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_RX_OVERFLOWS, m->rx_overflows);
+    dysan_le_put_u32(out + DYSAN_MSG_STATS_OFF_BACKLOG_MAX, m->backlog_max);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_WORK_IDLE, m->work_idle);
+    dysan_le_put_u64(out + DYSAN_MSG_STATS_OFF_CYCLES, m->cycles);
     *len = size;
     return DYSAN_OK;
 }
@@ -474,8 +425,8 @@ int dysan_msg_cmd_ok_unpack(const uint8_t *p, size_t len, dysan_msg_cmd_ok_t *m)
         return DYSAN_ERR_BAD_LENGTH;
     }
     m->ref_msg = p[DYSAN_MSG_CMD_OK_OFF_REF_MSG];
-    m->ref_seq = dysan_get_u16(p + DYSAN_MSG_CMD_OK_OFF_REF_SEQ);
-    m->auth_counter = dysan_get_u32(p + DYSAN_MSG_CMD_OK_OFF_AUTH_COUNTER);
+    m->ref_seq = dysan_le_get_u16(p + DYSAN_MSG_CMD_OK_OFF_REF_SEQ);
+    m->auth_counter = dysan_le_get_u32(p + DYSAN_MSG_CMD_OK_OFF_AUTH_COUNTER);
     return DYSAN_OK;
 }
 
@@ -490,8 +441,8 @@ int dysan_msg_cmd_ok_pack(const dysan_msg_cmd_ok_t *m, uint8_t *out, size_t cap,
         return DYSAN_ERR_BAD_LENGTH;
     }
     out[DYSAN_MSG_CMD_OK_OFF_REF_MSG] = m->ref_msg;
-    dysan_put_u16(out + DYSAN_MSG_CMD_OK_OFF_REF_SEQ, m->ref_seq);
-    dysan_put_u32(out + DYSAN_MSG_CMD_OK_OFF_AUTH_COUNTER, m->auth_counter);
+    dysan_le_put_u16(out + DYSAN_MSG_CMD_OK_OFF_REF_SEQ, m->ref_seq);
+    dysan_le_put_u32(out + DYSAN_MSG_CMD_OK_OFF_AUTH_COUNTER, m->auth_counter);
     *len = size;
     return DYSAN_OK;
 }
@@ -508,9 +459,9 @@ int dysan_msg_error_unpack(const uint8_t *p, size_t len, dysan_msg_error_t *m)
     if (extra > DYSAN_MSG_ERROR_TEXT_MAX) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->code = dysan_get_u16(p + DYSAN_MSG_ERROR_OFF_CODE);
+    m->code = dysan_le_get_u16(p + DYSAN_MSG_ERROR_OFF_CODE);
     m->ref_msg = p[DYSAN_MSG_ERROR_OFF_REF_MSG];
-    m->ref_seq = dysan_get_u16(p + DYSAN_MSG_ERROR_OFF_REF_SEQ);
+    m->ref_seq = dysan_le_get_u16(p + DYSAN_MSG_ERROR_OFF_REF_SEQ);
     m->text_len = (uint16_t)extra;
     if (extra != 0u) {
         memcpy(m->text, p + DYSAN_MSG_ERROR_OFF_TEXT, extra);
@@ -532,9 +483,9 @@ int dysan_msg_error_pack(const dysan_msg_error_t *m, uint8_t *out, size_t cap, s
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u16(out + DYSAN_MSG_ERROR_OFF_CODE, m->code);
+    dysan_le_put_u16(out + DYSAN_MSG_ERROR_OFF_CODE, m->code);
     out[DYSAN_MSG_ERROR_OFF_REF_MSG] = m->ref_msg;
-    dysan_put_u16(out + DYSAN_MSG_ERROR_OFF_REF_SEQ, m->ref_seq);
+    dysan_le_put_u16(out + DYSAN_MSG_ERROR_OFF_REF_SEQ, m->ref_seq);
     if (extra != 0u) {
         memcpy(out + DYSAN_MSG_ERROR_OFF_TEXT, m->text, extra);
     }
@@ -606,11 +557,11 @@ int dysan_msg_configure_unpack(const uint8_t *p, size_t len, dysan_msg_configure
     if (m->candidates < 1u) {
         return DYSAN_ERR_BAD_FIELD;
     }
-    m->weight_x = dysan_get_u16(p + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_X);
+    m->weight_x = dysan_le_get_u16(p + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_X);
     if (m->weight_x > 32768u) {
         return DYSAN_ERR_BAD_FIELD;
     }
-    m->weight_y = dysan_get_u16(p + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_Y);
+    m->weight_y = dysan_le_get_u16(p + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_Y);
     if (m->weight_y > 32768u) {
         return DYSAN_ERR_BAD_FIELD;
     }
@@ -648,8 +599,8 @@ int dysan_msg_configure_pack(const dysan_msg_configure_t *m, uint8_t *out, size_
     }
     out[DYSAN_MSG_CONFIGURE_OFF_SEGMENT_LEN] = m->segment_len;
     out[DYSAN_MSG_CONFIGURE_OFF_CANDIDATES] = m->candidates;
-    dysan_put_u16(out + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_X, m->weight_x);
-    dysan_put_u16(out + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_Y, m->weight_y);
+    dysan_le_put_u16(out + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_X, m->weight_x);
+    dysan_le_put_u16(out + DYSAN_MSG_CONFIGURE_OFF_WEIGHT_Y, m->weight_y);
     out[DYSAN_MSG_CONFIGURE_OFF_STREAM_ENABLE] = m->stream_enable;
     *len = size;
     return DYSAN_OK;
@@ -729,7 +680,7 @@ int dysan_msg_calib_start_unpack(const uint8_t *p, size_t len, dysan_msg_calib_s
     if (len != DYSAN_MSG_CALIB_START_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->max_windows = dysan_get_u16(p + DYSAN_MSG_CALIB_START_OFF_MAX_WINDOWS);
+    m->max_windows = dysan_le_get_u16(p + DYSAN_MSG_CALIB_START_OFF_MAX_WINDOWS);
     if (m->max_windows < 1u) {
         return DYSAN_ERR_BAD_FIELD;
     }
@@ -749,7 +700,7 @@ int dysan_msg_calib_start_pack(const dysan_msg_calib_start_t *m, uint8_t *out, s
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u16(out + DYSAN_MSG_CALIB_START_OFF_MAX_WINDOWS, m->max_windows);
+    dysan_le_put_u16(out + DYSAN_MSG_CALIB_START_OFF_MAX_WINDOWS, m->max_windows);
     *len = size;
     return DYSAN_OK;
 }
@@ -801,7 +752,7 @@ int dysan_msg_samples_unpack(const uint8_t *p, size_t len, dysan_msg_samples_t *
         return DYSAN_ERR_BAD_LENGTH;
     }
     for (size_t i = 0; i < extra / 2u; ++i) {
-        m->samples[i] = dysan_get_i16(p + DYSAN_MSG_SAMPLES_OFF_SAMPLES + 2u * i);
+        m->samples[i] = dysan_le_get_i16(p + DYSAN_MSG_SAMPLES_OFF_SAMPLES + 2u * i);
     }
     return DYSAN_OK;
 }
@@ -822,7 +773,7 @@ int dysan_msg_samples_pack(const dysan_msg_samples_t *m, uint8_t *out, size_t ca
     }
     out[DYSAN_MSG_SAMPLES_OFF_COUNT] = m->count;
     for (size_t i = 0; i < extra / 2u; ++i) {
-        dysan_put_u16(out + DYSAN_MSG_SAMPLES_OFF_SAMPLES + 2u * i, (uint16_t)m->samples[i]);
+        dysan_le_put_i16(out + DYSAN_MSG_SAMPLES_OFF_SAMPLES + 2u * i, m->samples[i]);
     }
     *len = size;
     return DYSAN_OK;
@@ -836,9 +787,9 @@ int dysan_msg_raw_window_unpack(const uint8_t *p, size_t len, dysan_msg_raw_wind
     if (len != DYSAN_MSG_RAW_WINDOW_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->seq = dysan_get_u32(p + DYSAN_MSG_RAW_WINDOW_OFF_SEQ);
+    m->seq = dysan_le_get_u32(p + DYSAN_MSG_RAW_WINDOW_OFF_SEQ);
     for (size_t i = 0; i < (size_t)DYSAN_MSG_RAW_WINDOW_SAMPLES_COUNT; ++i) {
-        m->samples[i] = dysan_get_i16(p + DYSAN_MSG_RAW_WINDOW_OFF_SAMPLES + 2u * i);
+        m->samples[i] = dysan_le_get_i16(p + DYSAN_MSG_RAW_WINDOW_OFF_SAMPLES + 2u * i);
     }
     return DYSAN_OK;
 }
@@ -853,9 +804,9 @@ int dysan_msg_raw_window_pack(const dysan_msg_raw_window_t *m, uint8_t *out, siz
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_RAW_WINDOW_OFF_SEQ, m->seq);
+    dysan_le_put_u32(out + DYSAN_MSG_RAW_WINDOW_OFF_SEQ, m->seq);
     for (size_t i = 0; i < (size_t)DYSAN_MSG_RAW_WINDOW_SAMPLES_COUNT; ++i) {
-        dysan_put_u16(out + DYSAN_MSG_RAW_WINDOW_OFF_SAMPLES + 2u * i, (uint16_t)m->samples[i]);
+        dysan_le_put_i16(out + DYSAN_MSG_RAW_WINDOW_OFF_SAMPLES + 2u * i, m->samples[i]);
     }
     *len = size;
     return DYSAN_OK;
@@ -869,12 +820,12 @@ int dysan_msg_sanitized_window_unpack(const uint8_t *p, size_t len, dysan_msg_sa
     if (len != DYSAN_MSG_SANITIZED_WINDOW_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->seq = dysan_get_u32(p + DYSAN_MSG_SANITIZED_WINDOW_OFF_SEQ);
+    m->seq = dysan_le_get_u32(p + DYSAN_MSG_SANITIZED_WINDOW_OFF_SEQ);
     m->model_id = p[DYSAN_MSG_SANITIZED_WINDOW_OFF_MODEL_ID];
     m->rf_label = p[DYSAN_MSG_SANITIZED_WINDOW_OFF_RF_LABEL];
     m->flags = p[DYSAN_MSG_SANITIZED_WINDOW_OFF_FLAGS];
     for (size_t i = 0; i < (size_t)DYSAN_MSG_SANITIZED_WINDOW_DATA_COUNT; ++i) {
-        m->data[i] = dysan_get_i8(p + DYSAN_MSG_SANITIZED_WINDOW_OFF_DATA + 1u * i);
+        m->data[i] = dysan_le_get_i8(p + DYSAN_MSG_SANITIZED_WINDOW_OFF_DATA + 1u * i);
     }
     return DYSAN_OK;
 }
@@ -889,7 +840,7 @@ int dysan_msg_sanitized_window_pack(const dysan_msg_sanitized_window_t *m, uint8
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_SANITIZED_WINDOW_OFF_SEQ, m->seq);
+    dysan_le_put_u32(out + DYSAN_MSG_SANITIZED_WINDOW_OFF_SEQ, m->seq);
     out[DYSAN_MSG_SANITIZED_WINDOW_OFF_MODEL_ID] = m->model_id;
     out[DYSAN_MSG_SANITIZED_WINDOW_OFF_RF_LABEL] = m->rf_label;
     out[DYSAN_MSG_SANITIZED_WINDOW_OFF_FLAGS] = m->flags;
@@ -908,7 +859,7 @@ int dysan_msg_ack_unpack(const uint8_t *p, size_t len, dysan_msg_ack_t *m)
     if (len != DYSAN_MSG_ACK_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->seq = dysan_get_u32(p + DYSAN_MSG_ACK_OFF_SEQ);
+    m->seq = dysan_le_get_u32(p + DYSAN_MSG_ACK_OFF_SEQ);
     return DYSAN_OK;
 }
 
@@ -922,7 +873,7 @@ int dysan_msg_ack_pack(const dysan_msg_ack_t *m, uint8_t *out, size_t cap, size_
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_ACK_OFF_SEQ, m->seq);
+    dysan_le_put_u32(out + DYSAN_MSG_ACK_OFF_SEQ, m->seq);
     *len = size;
     return DYSAN_OK;
 }
@@ -935,7 +886,7 @@ int dysan_msg_resend_unpack(const uint8_t *p, size_t len, dysan_msg_resend_t *m)
     if (len != DYSAN_MSG_RESEND_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->from_seq = dysan_get_u32(p + DYSAN_MSG_RESEND_OFF_FROM_SEQ);
+    m->from_seq = dysan_le_get_u32(p + DYSAN_MSG_RESEND_OFF_FROM_SEQ);
     return DYSAN_OK;
 }
 
@@ -949,7 +900,7 @@ int dysan_msg_resend_pack(const dysan_msg_resend_t *m, uint8_t *out, size_t cap,
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_RESEND_OFF_FROM_SEQ, m->from_seq);
+    dysan_le_put_u32(out + DYSAN_MSG_RESEND_OFF_FROM_SEQ, m->from_seq);
     *len = size;
     return DYSAN_OK;
 }
@@ -962,9 +913,9 @@ int dysan_msg_bundle_begin_unpack(const uint8_t *p, size_t len, dysan_msg_bundle
     if (len != DYSAN_MSG_BUNDLE_BEGIN_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->total_size = dysan_get_u32(p + DYSAN_MSG_BUNDLE_BEGIN_OFF_TOTAL_SIZE);
+    m->total_size = dysan_le_get_u32(p + DYSAN_MSG_BUNDLE_BEGIN_OFF_TOTAL_SIZE);
     memcpy(m->sha256, p + DYSAN_MSG_BUNDLE_BEGIN_OFF_SHA256, sizeof m->sha256);
-    m->version = dysan_get_u32(p + DYSAN_MSG_BUNDLE_BEGIN_OFF_VERSION);
+    m->version = dysan_le_get_u32(p + DYSAN_MSG_BUNDLE_BEGIN_OFF_VERSION);
     return DYSAN_OK;
 }
 
@@ -978,9 +929,9 @@ int dysan_msg_bundle_begin_pack(const dysan_msg_bundle_begin_t *m, uint8_t *out,
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_BUNDLE_BEGIN_OFF_TOTAL_SIZE, m->total_size);
+    dysan_le_put_u32(out + DYSAN_MSG_BUNDLE_BEGIN_OFF_TOTAL_SIZE, m->total_size);
     memcpy(out + DYSAN_MSG_BUNDLE_BEGIN_OFF_SHA256, m->sha256, sizeof m->sha256);
-    dysan_put_u32(out + DYSAN_MSG_BUNDLE_BEGIN_OFF_VERSION, m->version);
+    dysan_le_put_u32(out + DYSAN_MSG_BUNDLE_BEGIN_OFF_VERSION, m->version);
     *len = size;
     return DYSAN_OK;
 }
@@ -997,7 +948,7 @@ int dysan_msg_bundle_chunk_unpack(const uint8_t *p, size_t len, dysan_msg_bundle
     if (extra > DYSAN_MSG_BUNDLE_CHUNK_DATA_MAX) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->offset = dysan_get_u32(p + DYSAN_MSG_BUNDLE_CHUNK_OFF_OFFSET);
+    m->offset = dysan_le_get_u32(p + DYSAN_MSG_BUNDLE_CHUNK_OFF_OFFSET);
     m->data_len = (uint16_t)extra;
     if (extra != 0u) {
         memcpy(m->data, p + DYSAN_MSG_BUNDLE_CHUNK_OFF_DATA, extra);
@@ -1019,7 +970,7 @@ int dysan_msg_bundle_chunk_pack(const dysan_msg_bundle_chunk_t *m, uint8_t *out,
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_BUNDLE_CHUNK_OFF_OFFSET, m->offset);
+    dysan_le_put_u32(out + DYSAN_MSG_BUNDLE_CHUNK_OFF_OFFSET, m->offset);
     if (extra != 0u) {
         memcpy(out + DYSAN_MSG_BUNDLE_CHUNK_OFF_DATA, m->data, extra);
     }
@@ -1062,9 +1013,9 @@ int dysan_msg_rf_begin_unpack(const uint8_t *p, size_t len, dysan_msg_rf_begin_t
     if (len != DYSAN_MSG_RF_BEGIN_SIZE) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->total_size = dysan_get_u32(p + DYSAN_MSG_RF_BEGIN_OFF_TOTAL_SIZE);
+    m->total_size = dysan_le_get_u32(p + DYSAN_MSG_RF_BEGIN_OFF_TOTAL_SIZE);
     memcpy(m->sha256, p + DYSAN_MSG_RF_BEGIN_OFF_SHA256, sizeof m->sha256);
-    m->version = dysan_get_u32(p + DYSAN_MSG_RF_BEGIN_OFF_VERSION);
+    m->version = dysan_le_get_u32(p + DYSAN_MSG_RF_BEGIN_OFF_VERSION);
     return DYSAN_OK;
 }
 
@@ -1078,9 +1029,9 @@ int dysan_msg_rf_begin_pack(const dysan_msg_rf_begin_t *m, uint8_t *out, size_t 
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_RF_BEGIN_OFF_TOTAL_SIZE, m->total_size);
+    dysan_le_put_u32(out + DYSAN_MSG_RF_BEGIN_OFF_TOTAL_SIZE, m->total_size);
     memcpy(out + DYSAN_MSG_RF_BEGIN_OFF_SHA256, m->sha256, sizeof m->sha256);
-    dysan_put_u32(out + DYSAN_MSG_RF_BEGIN_OFF_VERSION, m->version);
+    dysan_le_put_u32(out + DYSAN_MSG_RF_BEGIN_OFF_VERSION, m->version);
     *len = size;
     return DYSAN_OK;
 }
@@ -1097,7 +1048,7 @@ int dysan_msg_rf_chunk_unpack(const uint8_t *p, size_t len, dysan_msg_rf_chunk_t
     if (extra > DYSAN_MSG_RF_CHUNK_DATA_MAX) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    m->offset = dysan_get_u32(p + DYSAN_MSG_RF_CHUNK_OFF_OFFSET);
+    m->offset = dysan_le_get_u32(p + DYSAN_MSG_RF_CHUNK_OFF_OFFSET);
     m->data_len = (uint16_t)extra;
     if (extra != 0u) {
         memcpy(m->data, p + DYSAN_MSG_RF_CHUNK_OFF_DATA, extra);
@@ -1119,7 +1070,7 @@ int dysan_msg_rf_chunk_pack(const dysan_msg_rf_chunk_t *m, uint8_t *out, size_t 
     if (size > cap || (out == NULL && size != 0u)) {
         return DYSAN_ERR_BAD_LENGTH;
     }
-    dysan_put_u32(out + DYSAN_MSG_RF_CHUNK_OFF_OFFSET, m->offset);
+    dysan_le_put_u32(out + DYSAN_MSG_RF_CHUNK_OFF_OFFSET, m->offset);
     if (extra != 0u) {
         memcpy(out + DYSAN_MSG_RF_CHUNK_OFF_DATA, m->data, extra);
     }
@@ -1170,8 +1121,8 @@ int dysan_msg_xfer_status_unpack(const uint8_t *p, size_t len, dysan_msg_xfer_st
     if (!(m->state == 0u || m->state == 1u || m->state == 2u || m->state == 3u || m->state == 4u)) {
         return DYSAN_ERR_BAD_FIELD;
     }
-    m->next_offset = dysan_get_u32(p + DYSAN_MSG_XFER_STATUS_OFF_NEXT_OFFSET);
-    m->total_size = dysan_get_u32(p + DYSAN_MSG_XFER_STATUS_OFF_TOTAL_SIZE);
+    m->next_offset = dysan_le_get_u32(p + DYSAN_MSG_XFER_STATUS_OFF_NEXT_OFFSET);
+    m->total_size = dysan_le_get_u32(p + DYSAN_MSG_XFER_STATUS_OFF_TOTAL_SIZE);
     return DYSAN_OK;
 }
 
@@ -1193,8 +1144,8 @@ int dysan_msg_xfer_status_pack(const dysan_msg_xfer_status_t *m, uint8_t *out, s
     }
     out[DYSAN_MSG_XFER_STATUS_OFF_TARGET] = m->target;
     out[DYSAN_MSG_XFER_STATUS_OFF_STATE] = m->state;
-    dysan_put_u32(out + DYSAN_MSG_XFER_STATUS_OFF_NEXT_OFFSET, m->next_offset);
-    dysan_put_u32(out + DYSAN_MSG_XFER_STATUS_OFF_TOTAL_SIZE, m->total_size);
+    dysan_le_put_u32(out + DYSAN_MSG_XFER_STATUS_OFF_NEXT_OFFSET, m->next_offset);
+    dysan_le_put_u32(out + DYSAN_MSG_XFER_STATUS_OFF_TOTAL_SIZE, m->total_size);
     *len = size;
     return DYSAN_OK;
 }

@@ -6,6 +6,7 @@
 #include "dysan_auth.h"
 #include "dysan_bundle.h"
 #include "dysan_frame.h"
+#include "dysan_jitter.h"
 #include "dysan_msg.h"
 #include "dysan_pipeline.h"
 #include "dysan_port.h"
@@ -34,6 +35,8 @@ typedef struct {
     dysan_auth_t auth;
     dysan_state_t state;
     uint8_t device_id[DYSAN_DEVICE_ID_SIZE];
+    uint32_t jitter_seed; /* dysan_jitter_seed of the provisioned key: secret, never sent */
+    uint8_t jitter_seed_ok;
     /* models (the loaded views live in the ML-path objects below) */
     dysan_bundle_t *bundle;
     int bundle_valid;
@@ -72,6 +75,9 @@ static dysan_pipe_t ml_pipe;
 static dysan_bundle_t ml_bundle;
 static dysan_window_t ml_ring;
 static int16_t ml_window[DYSAN_WINDOW * DYSAN_N_CHANNELS];
+/* The on-device jitter of a sent window (bundles with DYSAN_BUNDLE_FLAG_JITTER): counts and the result. */
+static int16_t ml_jitter_counts[DYSAN_WINDOW * DYSAN_N_CHANNELS];
+static int8_t ml_jitter_out[DYSAN_WINDOW * DYSAN_N_CHANNELS];
 /* The sample ring between the IMU and the pipeline (dysan_sampler.h). */
 static dysan_sampler_t ml_samples;
 
@@ -213,6 +219,8 @@ static const char *not_ready(const app_t *a, text_t *t)
     } else if (!(settings(a)->flags & DYSAN_STATE_F_SENSITIVE) && a->bundle->sensitive_classes > 2u) {
         /* Two values: the score is the same whatever the value (selection.py), so it is never asked for. */
         t_str(t, "sensitive value not set");
+    } else if (a->bundle->jitter && !a->jitter_seed_ok) {
+        t_str(t, "the bundle's jitter needs a provisioned device (its secret seed)");
     } else if (sensitive_value(a) >= a->bundle->sensitive_classes) {
         t_str(t, "sensitive value out of range");
     } else if (seg < 1u || seg > DYSAN_PIPE_MAX_SEGMENT) {
@@ -232,6 +240,19 @@ static void emit(void *ctx, uint8_t model_id, uint8_t rf_label, const int8_t *da
         return;
     }
     const uint64_t t0 = dysan_port_cycles();
+    if (a->bundle->jitter) {
+        /* The sanitizers were trained through it: the window leaves rotated and scaled at random, by the
+         * device's secret seed and the window's sequence number (dysan_jitter.h). */
+        const dysan_bundle_model_t *bm = &a->bundle->models[model_id];
+        if (!a->jitter_seed_ok ||
+            dysan_jitter_int8(data, ml_jitter_out, ml_jitter_counts, DYSAN_WINDOW, &a->bundle->norm,
+                              dysan_nn_output_zero_point(&bm->s), bm->s_out_ratio_q16, a->jitter_seed, a->next_seq,
+                              a->bundle->jitter_angle_q14, a->bundle->jitter_gain_q14) != 0) {
+            send_log(a, DYSAN_LOG_ERROR, "jitter refused a window: not sent");
+            return;
+        }
+        data = ml_jitter_out;
+    }
     dysan_msg_sanitized_window_t *w = dysan_retx_push(&a->retx);
     w->seq = a->next_seq++;
     w->model_id = model_id;
@@ -926,6 +947,9 @@ void dysan_app_init(void)
     const int provisioned = dysan_port_identity(a->device_id, key) == 0;
     if (!provisioned) {
         memset(a->device_id, 0, sizeof a->device_id);
+    } else {
+        a->jitter_seed = dysan_jitter_seed(key, sizeof key);
+        a->jitter_seed_ok = 1;
     }
     dysan_auth_init(&a->auth, provisioned ? a->device_id : NULL, provisioned ? key : NULL,
                     a->state.counter.value, dysan_state_persist_counter, &a->state);

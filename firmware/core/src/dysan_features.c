@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "dysan_intmath.h"
+
 #define N DYSAN_WINDOW
 #define BLOCK (DYSAN_WINDOW / DYSAN_FEATURE_BLOCKS)
 
@@ -86,17 +88,6 @@ static int32_t floor_div(int64_t a, int64_t b) /* b > 0 */
     return (int32_t)q;
 }
 
-static int16_t sat16(int64_t v)
-{
-    if (v > INT16_MAX) {
-        return INT16_MAX;
-    }
-    if (v < INT16_MIN) {
-        return INT16_MIN;
-    }
-    return (int16_t)v;
-}
-
 /* The 8 STATS of one signal. Bounds (features.py's signals, |value| < 2^17): the sum and the summed absolute
  * differences fit 32 bits, the sum of squares needs 64. One pass over the blocks, one for the mean crossings. */
 static void signal_stats(const int32_t *v, int16_t *out)
@@ -145,21 +136,20 @@ static void signal_stats(const int32_t *v, int16_t *out)
         positive = p;
     }
     const int64_t num = (int64_t)N * sumsq - (int64_t)sum * sum; /* >= 0 */
-    out[0] = sat16(floor_div32(sum, N));
-    out[1] = sat16(isqrt_u64((uint64_t)(num < 0 ? 0 : num) / ((uint64_t)N * N)));
-    out[2] = sat16(lo);
-    out[3] = sat16(hi);
-    out[4] = sat16(jerk / (N - 1));
-    out[5] = sat16(cross);
-    out[6] = sat16(bmin);
-    out[7] = sat16(bmax);
+    out[0] = dysan_sat16(floor_div32(sum, N));
+    out[1] = dysan_sat16(isqrt_u64((uint64_t)(num < 0 ? 0 : num) / ((uint64_t)N * N)));
+    out[2] = dysan_sat16(lo);
+    out[3] = dysan_sat16(hi);
+    out[4] = dysan_sat16(jerk / (N - 1));
+    out[5] = dysan_sat16(cross);
+    out[6] = dysan_sat16(bmin);
+    out[7] = dysan_sat16(bmax);
 }
 
-/* floor(a / 2^UNIT_SHIFT) for any sign (a right shift of a negative value is implementation-defined). The
- * result fits int32: |a| < 2^31 * 2^UNIT_SHIFT for any window (see features.py). */
+/* floor(a / 2^UNIT_SHIFT). The result fits int32: |a| < 2^31 * 2^UNIT_SHIFT for any window (see features.py). */
 static int32_t unit_floor(int64_t a)
 {
-    return (int32_t)(a >= 0 ? (a >> DYSAN_FEATURE_UNIT_SHIFT) : ~((~a) >> DYSAN_FEATURE_UNIT_SHIFT));
+    return (int32_t)dysan_floor_shift(a, DYSAN_FEATURE_UNIT_SHIFT);
 }
 
 static int64_t dot_u(const int16_t *v, const int32_t *u)
@@ -209,8 +199,8 @@ static void cadence(const int32_t *v, int16_t *out)
         if ((1000 * best) % r0 != 0 && best < 0) {
             q -= 1;
         }
-        out[0] = sat16(q);
-        out[1] = sat16(best_lag);
+        out[0] = dysan_sat16(q);
+        out[1] = dysan_sat16(best_lag);
     } else {
         out[0] = 0;
         out[1] = 0;

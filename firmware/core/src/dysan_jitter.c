@@ -1,21 +1,16 @@
 /* Per-window random rotation and gain: see dysan_jitter.h and host/dysan/jitter.py (the definition). */
 #include "dysan_jitter.h"
 
+#include "dysan_hmac.h"
+#include "dysan_intmath.h"
+#include "dysan_le.h"
+
 #define ONE ((int32_t)1 << DYSAN_JITTER_Q)
 #define HALF ((int32_t)1 << (DYSAN_JITTER_Q - 1))
 
-/* floor(v / 2^s) for any sign, without relying on how >> treats negative values. */
-static int32_t floor_shift(int32_t v, unsigned s)
-{
-    if (v >= 0) {
-        return v >> s;
-    }
-    return -(int32_t)((uint32_t)(-(v + 1)) >> s) - 1;
-}
-
 static int32_t round_q(int32_t v)
 {
-    return floor_shift(v + HALF, DYSAN_JITTER_Q);
+    return dysan_floor_shift32(v + HALF, DYSAN_JITTER_Q);
 }
 
 static uint32_t fmix32(uint32_t h)
@@ -39,7 +34,7 @@ void dysan_jitter_draws(uint32_t seed, uint32_t counter, uint32_t out[5])
 /* floor(((r >> 16) - 32768) * amplitude / 32768) */
 static int32_t centered(uint32_t r, int32_t amplitude)
 {
-    return floor_shift(((int32_t)(r >> 16) - 32768) * amplitude, 15);
+    return dysan_floor_shift32(((int32_t)(r >> 16) - 32768) * amplitude, 15);
 }
 
 static void sin_cos(int32_t a, int32_t *s, int32_t *c)
@@ -95,11 +90,6 @@ int dysan_jitter_matrices(uint32_t seed, uint32_t counter, int32_t max_angle_q14
     return 0;
 }
 
-static int16_t sat16(int32_t v)
-{
-    return (int16_t)(v > INT16_MAX ? INT16_MAX : (v < INT16_MIN ? INT16_MIN : v));
-}
-
 int dysan_jitter_apply(int16_t *window, size_t n_samples, uint32_t seed, uint32_t counter, int32_t max_angle_q14,
                        int32_t max_gain_q14)
 {
@@ -115,9 +105,69 @@ int dysan_jitter_apply(int16_t *window, size_t n_samples, uint32_t seed, uint32_
             int32_t x0 = x[3 * t], x1 = x[3 * t + 1], x2 = x[3 * t + 2];
             /* |rows of m|_1 <= sqrt(3) * 1.5 * 2^14 and |x| <= 2^15: every sum fits in int32 */
             for (int i = 0; i < 3; i++) {
-                x[3 * t + i] = sat16(round_q(m[i][0] * x0 + m[i][1] * x1 + m[i][2] * x2));
+                x[3 * t + i] = dysan_sat16(round_q(m[i][0] * x0 + m[i][1] * x1 + m[i][2] * x2));
             }
         }
     }
     return 0;
+}
+
+/* ---- the emit path ------------------------------------------------------------------------------------ */
+
+int dysan_jitter_out_mult(const int32_t mult[DYSAN_N_CHANNELS], uint32_t ratio_q16, int32_t out_mult[DYSAN_N_CHANNELS])
+{
+    if (mult == NULL || out_mult == NULL || ratio_q16 == 0u) {
+        return -1;
+    }
+    for (unsigned c = 0; c < DYSAN_N_CHANNELS; c++) {
+        if (mult[c] <= 0) {
+            return -1;
+        }
+        const uint64_t m = (((uint64_t)(uint32_t)mult[c] << DYSAN_JITTER_RATIO_Q) + ratio_q16 / 2u) / ratio_q16;
+        if (m < 1u || m > (uint64_t)INT32_MAX) {
+            return -1;
+        }
+        out_mult[c] = (int32_t)m;
+    }
+    return 0;
+}
+
+int dysan_jitter_int8(const int8_t *in, int8_t *out, int16_t *scratch, size_t n_samples, const dysan_norm_t *norm,
+                      int32_t out_zp, uint32_t ratio_q16, uint32_t seed, uint32_t counter, int32_t max_angle_q14,
+                      int32_t max_gain_q14)
+{
+    dysan_norm_t q;
+    int64_t deq[DYSAN_N_CHANNELS];
+    if (in == NULL || out == NULL || scratch == NULL || norm == NULL || n_samples == 0u || out_zp < -128 ||
+        out_zp > 127 || max_angle_q14 < 0 || max_angle_q14 > DYSAN_JITTER_MAX_ANGLE_Q14 || max_gain_q14 < 0 ||
+        max_gain_q14 > DYSAN_JITTER_MAX_GAIN_Q14 || dysan_jitter_out_mult(norm->mult, ratio_q16, q.mult) != 0) {
+        return -1;
+    }
+    q.zero_point = out_zp;
+    for (unsigned c = 0; c < DYSAN_N_CHANNELS; c++) {
+        q.center[c] = norm->center[c];
+        deq[c] = (int64_t)((((uint64_t)1 << 36) + (uint64_t)q.mult[c] / 2u) / (uint64_t)q.mult[c]);
+    }
+    for (size_t n = 0; n < n_samples; n++) {
+        for (unsigned c = 0; c < DYSAN_N_CHANNELS; c++) {
+            const size_t i = n * DYSAN_N_CHANNELS + c;
+            const int64_t v = q.center[c] + dysan_floor_shift(((int64_t)in[i] - out_zp) * deq[c] + 32768, 16);
+            scratch[i] = dysan_sat16(v);
+        }
+    }
+    if (dysan_jitter_apply(scratch, n_samples, seed, counter, max_angle_q14, max_gain_q14) != 0) {
+        return -1;
+    }
+    dysan_quantize_samples(&q, scratch, n_samples, out);
+    return 0;
+}
+
+uint32_t dysan_jitter_seed(const uint8_t *key, size_t key_len)
+{
+    static const char label[] = DYSAN_JITTER_SEED_LABEL;
+    uint8_t mac[DYSAN_SHA256_SIZE];
+    dysan_hmac_sha256(key, key_len, (const uint8_t *)label, sizeof label - 1u, mac);
+    const uint32_t seed = dysan_le_get_u32(mac);
+    dysan_wipe(mac, sizeof mac);
+    return seed;
 }

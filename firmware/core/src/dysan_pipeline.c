@@ -94,8 +94,9 @@ static int run(dysan_pipe_t *p, const dysan_nn_model_t *m, const int8_t *in, int
     return DYSAN_NN_OK;
 }
 
-/* First index of the largest logit (numpy's argmax). */
-static uint8_t argmax(const int8_t *v, size_t n)
+/* First index of the largest logit (numpy's argmax). Not dysan_select.c's leader_of: that one ranks int64
+ * scores of a struct and answers -1 when no score beats -1. */
+static uint8_t argmax_i8(const int8_t *v, size_t n)
 {
     size_t best = 0;
     for (size_t i = 1; i < n; i++) {
@@ -176,14 +177,14 @@ static int score_slice(dysan_pipe_t *p)
         if (run(p, &bm->p, p->s_out, p->logits) != DYSAN_NN_OK) {
             return DYSAN_PIPE_ERR_NN;
         }
-        p->act_hit = argmax(p->logits, b->n_classes) == p->label[slot];
+        p->act_hit = argmax_i8(p->logits, b->n_classes) == p->label[slot];
         p->part = 2;
         return DYSAN_PIPE_MORE;
     }
     if (run(p, &bm->d, p->s_out, p->logits) != DYSAN_NN_OK) {
         return DYSAN_PIPE_ERR_NN;
     }
-    const int sens_hit = argmax(p->logits, b->sensitive_classes) == p->cfg.sensitive;
+    const int sens_hit = argmax_i8(p->logits, b->sensitive_classes) == p->cfg.sensitive;
     if (dysan_select_record(&p->sel, m, p->act_hit, sens_hit) == 1) {
         memcpy(p->kept[slot], p->s_out, sizeof p->s_out);
         p->kept_model[slot] = (int16_t)m;

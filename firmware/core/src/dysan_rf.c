@@ -2,13 +2,7 @@
 #include "dysan_rf.h"
 
 #include "dysan_contract.h"
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static int16_t rds16(const uint8_t *p) { return (int16_t)rd16(p); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
+#include "dysan_le.h"
 
 static int section_ok(uint32_t off, uint64_t bytes, uint32_t size)
 {
@@ -23,23 +17,24 @@ int dysan_rf_load(const uint8_t *t, size_t len, dysan_rf_t *out)
     if (len < DYSAN_RF_HDR_SIZE) {
         return DYSAN_RF_ERR_TRUNCATED;
     }
-    if (rd32(t + DYSAN_RF_HDR_MAGIC) != DYSAN_RF_MAGIC) {
+    if (dysan_le_get_u32(t + DYSAN_RF_HDR_MAGIC) != DYSAN_RF_MAGIC) {
         return DYSAN_RF_ERR_MAGIC;
     }
-    if (rd16(t + DYSAN_RF_HDR_VERSION) != DYSAN_RF_VERSION || rd16(t + DYSAN_RF_HDR_HEADER_SIZE) != DYSAN_RF_HDR_SIZE) {
+    if (dysan_le_get_u16(t + DYSAN_RF_HDR_VERSION) != DYSAN_RF_VERSION ||
+        dysan_le_get_u16(t + DYSAN_RF_HDR_HEADER_SIZE) != DYSAN_RF_HDR_SIZE) {
         return DYSAN_RF_ERR_VERSION;
     }
     dysan_rf_t rf;
     rf.table = t;
-    rf.size = rd32(t + DYSAN_RF_HDR_TABLE_SIZE);
-    rf.n_features = rd16(t + DYSAN_RF_HDR_N_FEATURES);
-    rf.n_classes = rd16(t + DYSAN_RF_HDR_N_CLASSES);
-    rf.n_trees = rd16(t + DYSAN_RF_HDR_N_TREES);
-    rf.n_nodes = rd32(t + DYSAN_RF_HDR_N_NODES);
-    rf.n_leaves = rd32(t + DYSAN_RF_HDR_N_LEAVES);
-    rf.roots_off = rd32(t + DYSAN_RF_HDR_ROOTS_OFF);
-    rf.nodes_off = rd32(t + DYSAN_RF_HDR_NODES_OFF);
-    rf.leaves_off = rd32(t + DYSAN_RF_HDR_LEAVES_OFF);
+    rf.size = dysan_le_get_u32(t + DYSAN_RF_HDR_TABLE_SIZE);
+    rf.n_features = dysan_le_get_u16(t + DYSAN_RF_HDR_N_FEATURES);
+    rf.n_classes = dysan_le_get_u16(t + DYSAN_RF_HDR_N_CLASSES);
+    rf.n_trees = dysan_le_get_u16(t + DYSAN_RF_HDR_N_TREES);
+    rf.n_nodes = dysan_le_get_u32(t + DYSAN_RF_HDR_N_NODES);
+    rf.n_leaves = dysan_le_get_u32(t + DYSAN_RF_HDR_N_LEAVES);
+    rf.roots_off = dysan_le_get_u32(t + DYSAN_RF_HDR_ROOTS_OFF);
+    rf.nodes_off = dysan_le_get_u32(t + DYSAN_RF_HDR_NODES_OFF);
+    rf.leaves_off = dysan_le_get_u32(t + DYSAN_RF_HDR_LEAVES_OFF);
     if (rf.size > len || rf.size < DYSAN_RF_HDR_SIZE) {
         return DYSAN_RF_ERR_TRUNCATED;
     }
@@ -54,16 +49,17 @@ int dysan_rf_load(const uint8_t *t, size_t len, dysan_rf_t *out)
         return DYSAN_RF_ERR_LAYOUT;
     }
     for (uint32_t i = 0; i < rf.n_trees; i++) {
-        if (rd16(t + rf.roots_off + 2u * i) >= rf.n_nodes) {
+        if (dysan_le_get_u16(t + rf.roots_off + 2u * i) >= rf.n_nodes) {
             return DYSAN_RF_ERR_NODE;
         }
     }
     for (uint32_t i = 0; i < rf.n_nodes; i++) {
         const uint8_t *n = t + rf.nodes_off + DYSAN_RF_NODE_SIZE * i;
-        if (rd16(n + DYSAN_RF_NODE_FEATURE) >= rf.n_features) {
+        if (dysan_le_get_u16(n + DYSAN_RF_NODE_FEATURE) >= rf.n_features) {
             return DYSAN_RF_ERR_NODE;
         }
-        const int16_t children[2] = {rds16(n + DYSAN_RF_NODE_LEFT), rds16(n + DYSAN_RF_NODE_RIGHT)};
+        const int16_t children[2] = {dysan_le_get_i16(n + DYSAN_RF_NODE_LEFT),
+                                     dysan_le_get_i16(n + DYSAN_RF_NODE_RIGHT)};
         for (int k = 0; k < 2; k++) {
             int32_t c = children[k];
             if (c >= 0) {
@@ -92,12 +88,12 @@ int dysan_rf_predict(const dysan_rf_t *rf, const int16_t *features)
     uint16_t votes[256] = {0};
     const uint8_t *t = rf->table;
     for (uint32_t k = 0; k < rf->n_trees; k++) {
-        int32_t idx = rd16(t + rf->roots_off + 2u * k);
+        int32_t idx = dysan_le_get_u16(t + rf->roots_off + 2u * k);
         while (idx >= 0) {
             const uint8_t *n = t + rf->nodes_off + DYSAN_RF_NODE_SIZE * (uint32_t)idx;
-            int16_t value = features[rd16(n + DYSAN_RF_NODE_FEATURE)];
-            idx = value < rds16(n + DYSAN_RF_NODE_THRESHOLD) ? rds16(n + DYSAN_RF_NODE_LEFT)
-                                                             : rds16(n + DYSAN_RF_NODE_RIGHT);
+            int16_t value = features[dysan_le_get_u16(n + DYSAN_RF_NODE_FEATURE)];
+            idx = value < dysan_le_get_i16(n + DYSAN_RF_NODE_THRESHOLD) ? dysan_le_get_i16(n + DYSAN_RF_NODE_LEFT)
+                                                                        : dysan_le_get_i16(n + DYSAN_RF_NODE_RIGHT);
         }
         votes[t[rf->leaves_off + (uint32_t)(-idx - 1)]]++;
     }

@@ -95,8 +95,9 @@ int dysan_select_set_schedule(dysan_select_t *sel, uint16_t segment, uint16_t ro
 
 static uint16_t popcount32(uint32_t v) { return (uint16_t)__builtin_popcount(v); }
 
-/* Index of the highest score, ties lowest; -1 when every score is -1. */
-static int16_t argmax(const dysan_select_t *sel)
+/* Index of the highest score, ties lowest; -1 when every score is -1 (unlike dysan_pipeline.c's argmax_i8,
+ * which always answers an index). */
+static int16_t leader_of(const dysan_select_t *sel)
 {
     int16_t best = -1;
     int64_t best_score = -1;
@@ -129,7 +130,7 @@ void dysan_select_next_window(dysan_select_t *sel)
         sel->score[m] = dysan_select_score_k(sel->n[m], sel->act[m], sel->sens[m], sel->x_q15, sel->y_q15,
                                              sel->sens_classes);
     }
-    sel->leader = argmax(sel);
+    sel->leader = leader_of(sel);
     if (sel->windows < UINT32_MAX) {
         sel->windows++;
     }
@@ -154,7 +155,7 @@ int dysan_select_record(dysan_select_t *sel, uint16_t model, int act_hit, int se
         sel->leader = (int16_t)model;
     } else if ((int16_t)model == sel->leader) {
         if (now < old) {
-            sel->leader = argmax(sel); /* the leader lost ground: someone else may lead now */
+            sel->leader = leader_of(sel); /* the leader lost ground: someone else may lead now */
         }
     } else {
         const int64_t lead = sel->score[sel->leader];

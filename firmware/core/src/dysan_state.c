@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-#include "dysan_frame.h"
+#include "dysan_crc32.h"
+#include "dysan_le.h"
 #include "dysan_msg.h"
 #include "dysan_port.h"
 
@@ -13,26 +14,6 @@ _Static_assert(DYSAN_STATE_PAGE - DYSAN_STATE_SETTINGS_OFF >= 2u * DYSAN_STATE_R
                "the settings log holds at least two records");
 _Static_assert((DYSAN_STATE_SETTINGS_OFF - DYSAN_STATE_HEADER_SIZE) % DYSAN_STATE_COUNTER_RECORD == 0u,
                "whole counter records");
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (unsigned i = 0; i < 4u; i++) {
-        p[i] = (uint8_t)(v >> (8u * i));
-    }
-}
-
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 void dysan_settings_defaults(dysan_settings_t *s)
 {
@@ -50,57 +31,57 @@ static void encode_settings(const dysan_settings_t *s, uint8_t rec[DYSAN_STATE_R
     rec[2] = s->sensitive_value;
     rec[3] = s->segment_len;
     rec[4] = s->candidates;
-    put_u16(rec + 6, s->weight_x);
-    put_u16(rec + 8, s->weight_y);
-    put_u32(rec + 12, s->bundle_size);
-    put_u32(rec + 16, s->bundle_version);
+    dysan_le_put_u16(rec + 6, s->weight_x);
+    dysan_le_put_u16(rec + 8, s->weight_y);
+    dysan_le_put_u32(rec + 12, s->bundle_size);
+    dysan_le_put_u32(rec + 16, s->bundle_version);
     memcpy(rec + 20, s->bundle_hash8, 8);
-    put_u32(rec + 28, s->rf_size);
-    put_u32(rec + 32, s->rf_version);
+    dysan_le_put_u32(rec + 28, s->rf_size);
+    dysan_le_put_u32(rec + 32, s->rf_version);
     memcpy(rec + 36, s->rf_hash8, 8);
-    put_u32(rec + 44, dysan_crc32_update(0, rec, 44));
+    dysan_le_put_u32(rec + 44, dysan_crc32_update(0, rec, 44));
 }
 
 static int decode_settings(const uint8_t *rec, dysan_settings_t *s)
 {
-    if (rec[0] != DYSAN_STATE_TAG || get_u32(rec + 44) != dysan_crc32_update(0, rec, 44)) {
+    if (rec[0] != DYSAN_STATE_TAG || dysan_le_get_u32(rec + 44) != dysan_crc32_update(0, rec, 44)) {
         return 0;
     }
     s->flags = rec[1];
     s->sensitive_value = rec[2];
     s->segment_len = rec[3];
     s->candidates = rec[4];
-    s->weight_x = get_u16(rec + 6);
-    s->weight_y = get_u16(rec + 8);
-    s->bundle_size = get_u32(rec + 12);
-    s->bundle_version = get_u32(rec + 16);
+    s->weight_x = dysan_le_get_u16(rec + 6);
+    s->weight_y = dysan_le_get_u16(rec + 8);
+    s->bundle_size = dysan_le_get_u32(rec + 12);
+    s->bundle_version = dysan_le_get_u32(rec + 16);
     memcpy(s->bundle_hash8, rec + 20, 8);
-    s->rf_size = get_u32(rec + 28);
-    s->rf_version = get_u32(rec + 32);
+    s->rf_size = dysan_le_get_u32(rec + 28);
+    s->rf_version = dysan_le_get_u32(rec + 32);
     memcpy(s->rf_hash8, rec + 36, 8);
     return 1;
 }
 
 static void encode_counter(uint32_t v, uint8_t rec[DYSAN_STATE_COUNTER_RECORD])
 {
-    put_u32(rec, v);
-    put_u32(rec + 4, ~v);
+    dysan_le_put_u32(rec, v);
+    dysan_le_put_u32(rec + 4, ~v);
 }
 
 static void encode_header(uint32_t seq, uint8_t h[DYSAN_STATE_HEADER_SIZE])
 {
-    put_u32(h, DYSAN_STATE_MAGIC);
-    put_u32(h + 4, seq);
-    put_u32(h + 8, ~seq);
-    put_u32(h + 12, dysan_crc32_update(0, h, 12));
+    dysan_le_put_u32(h, DYSAN_STATE_MAGIC);
+    dysan_le_put_u32(h + 4, seq);
+    dysan_le_put_u32(h + 8, ~seq);
+    dysan_le_put_u32(h + 12, dysan_crc32_update(0, h, 12));
 }
 
 /* 1 and *seq when the page's header verifies. */
 static int header_valid(const uint8_t *page, uint32_t *seq)
 {
-    const uint32_t s = get_u32(page + 4);
-    if (get_u32(page) != DYSAN_STATE_MAGIC || get_u32(page + 8) != (uint32_t)~s ||
-        get_u32(page + 12) != dysan_crc32_update(0, page, 12)) {
+    const uint32_t s = dysan_le_get_u32(page + 4);
+    if (dysan_le_get_u32(page) != DYSAN_STATE_MAGIC || dysan_le_get_u32(page + 8) != (uint32_t)~s ||
+        dysan_le_get_u32(page + 12) != dysan_crc32_update(0, page, 12)) {
         return 0;
     }
     *seq = s;
@@ -156,8 +137,8 @@ static void scan_page(dysan_state_t *st)
             continue; /* a hole left by a failed write is not the end of the log */
         }
         st->counter.next = off + DYSAN_STATE_COUNTER_RECORD;
-        const uint32_t v = get_u32(p + off);
-        if (get_u32(p + off + 4u) == (uint32_t)~v && v > st->counter.value) {
+        const uint32_t v = dysan_le_get_u32(p + off);
+        if (dysan_le_get_u32(p + off + 4u) == (uint32_t)~v && v > st->counter.value) {
             st->counter.value = v;
         }
     }

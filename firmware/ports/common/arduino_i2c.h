@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imu_fifo.h"
+
 static inline int dysan_i2c_write(TwoWire &bus, uint8_t addr, uint8_t reg, const uint8_t *data, size_t n)
 {
     bus.beginTransmission(addr);
@@ -57,6 +59,23 @@ static inline int dysan_i2c_probe(TwoWire &bus, uint8_t addr, uint8_t reg, uint8
 {
     uint8_t got = 0;
     return dysan_i2c_read(bus, addr, reg, &got, 1) == 0 && got == value;
+}
+
+/* The IMU FIFO drivers' register access (ports/common/imu_fifo.h) on a TwoWire bus: reads up to 32 bytes. */
+static inline int dysan_i2c_bus_read(void *ctx, uint8_t addr, uint8_t reg, uint8_t *out, size_t n)
+{
+    return dysan_i2c_read(*static_cast<TwoWire *>(ctx), addr, reg, out, n);
+}
+
+static inline int dysan_i2c_bus_write(void *ctx, uint8_t addr, uint8_t reg, uint8_t value)
+{
+    return dysan_i2c_write_reg(*static_cast<TwoWire *>(ctx), addr, reg, value);
+}
+
+static inline dysan_imu_bus_t dysan_i2c_bus(TwoWire &bus)
+{
+    const dysan_imu_bus_t b = {dysan_i2c_bus_read, dysan_i2c_bus_write, &bus, 32u};
+    return b;
 }
 
 #endif /* DYSAN_ARDUINO_I2C_H */

@@ -7,7 +7,7 @@
  * Every IMU is configured to +-8 g and +-2000 deg/s, which the contract's int16 counts hold without
  * clipping (2048 counts/g: +-16 g; 512 counts/(rad/s): +-64 rad/s = +-3667 deg/s). Output data rates are
  * at least twice the contract's 50 Hz, with the sensor's low-pass filter below 25 Hz where it has one;
- * the ports sample the latest output on a 50 Hz schedule (port_common.h: dysan_sched_due).
+ * the ports drain the IMUs' hardware FIFOs onto the 50 Hz grid (imu_fifo.h).
  *
  * counts = round(raw * num / den): e.g. ST +-8 g, 0.244 mg/LSB: raw * 0.244e-3 * 2048 = raw * 0.499712.
  * Sensitivities are the datasheets' typical values (parts vary by about 1-2 %; calibrate if that matters).
@@ -70,7 +70,9 @@ typedef struct {
 #define BMI270_ACC_CONF_VALUE 0xA8u
 #define BMI270_ACC_RANGE_VALUE 0x02u
 #define BMI270_GYR_CONF_VALUE 0xE8u
-#define BMI270_GYR_RANGE_VALUE 0x00u
+#define BMI270_GYR_RANGE_VALUE 0x08u /* gyr_range 2000 dps, ois_range 2000 dps (bit 3): as Arduino_BMI270_BMM150
+                                      and ArduPilot set it (ArduPilot: the FIFO gyro is at 250 dps otherwise
+                                      in unfiltered mode); bmi2_defs.h: GYR_OIS_RANGE_MASK 0x08 */
 #define BMI270_PWR_CTRL_VALUE 0x06u /* gyr_en | acc_en */
 
 /* ---- ST LSM6DS3TR-C (Seeed XIAO nRF52840 Sense) at 0x6A -------------------------------------------- */
@@ -97,6 +99,8 @@ typedef struct {
 #define LSM6DS3_FIFO_CTRL5_VALUE 0x26u   /* FIFO ODR 104 Hz, continuous mode (the oldest is overwritten) */
 #define LSM6DS3_FIFO_STATUS2_OVER_RUN 0x40u
 #define LSM6DS3_FIFO_ODR_HZ 104u
+#define LSM6DS3_FIFO_STATUS4_PATTERN_HI 0x03u /* FIFO_STATUS4[1:0]: FIFO_PATTERN[9:8] */
+#define LSM6DS3_FIFO_STATUS2_DIFF_HI 0x07u    /* FIFO_STATUS2[2:0]: DIFF_FIFO[10:8] */
 
 /* ---- InvenSense MPU-6050 (ESP32-DevKitC add-on) at 0x68 (AD0 low) ---------------------------------- */
 #define MPU6050_ADDR 0x68u
@@ -114,21 +118,97 @@ typedef struct {
 #define MPU6050_GYRO_CONFIG_VALUE 0x18u  /* +-2000 dps */
 #define MPU6050_ACCEL_CONFIG_VALUE 0x10u /* +-8 g */
 
-/* Conversion factors (counts per LSB as num/den), from the datasheet sensitivities:
- *   ST +-8 g: 0.244 mg/LSB -> 0.244e-3 * 2048 = 0.499712 = 7808 / 15625
+/* ---- FIFO registers (ports/common/imu_fifo.h drives them; every value checked against public sources) ----
+ *
+ * LSM9DS1 -- ST datasheet DocID025715 Rev 3, section 3.5 (FIFO modes: FMODE 001 FIFO, 110 continuous, "if an
+ * overrun occurs, the oldest sample in FIFO is overwritten and the OVRN flag in FIFO_SRC (2Fh) is asserted";
+ * bypass resets the content); SparkFun_LSM9DS1_Arduino_Library issue #19 (FIFO_CONT = 6 per Table 84);
+ * Arduino_LSM9DS1 (the Nano 33 BLE's own library) setContinuousMode(): CTRL_REG9 = 0x02, FIFO_CTRL = 0xC0;
+ * ArduPilot AP_InertialSensor_LSM9DS1.cpp: CTRL_REG9 FIFO_EN bit 1, FIFO_SRC OVRN bit 6, FSS[5:0]. Each FIFO
+ * slot holds one gyro and one accelerometer sample, read from OUT_X_L_G (6 bytes) then OUT_X_L_XL (6 bytes)
+ * as those libraries read them. 32 slots. */
+#define LSM9DS1_CTRL_REG9 0x23u
+#define LSM9DS1_FIFO_CTRL 0x2Eu /* FMODE[7:5] FTH[4:0] */
+#define LSM9DS1_FIFO_SRC 0x2Fu  /* FTH[7] OVRN[6] FSS[5:0] (unread slots, 0..32) */
+#define LSM9DS1_CTRL_REG9_FIFO_EN 0x02u
+#define LSM9DS1_FIFO_CTRL_BYPASS 0x00u     /* FMODE 000: FIFO off, content reset */
+#define LSM9DS1_FIFO_CTRL_CONTINUOUS 0xC0u /* FMODE 110: the oldest slot is overwritten when full */
+#define LSM9DS1_FIFO_SRC_OVRN 0x40u
+#define LSM9DS1_FIFO_SRC_FSS 0x3Fu
+#define LSM9DS1_FIFO_DEPTH 32u
+#define LSM9DS1_ODR_HZ 119u /* CTRL_REG1_G ODR_G 011 (both sensors run at the gyro's rate) */
+
+/* BMI270 -- Bosch BMI270_SensorAPI bmi2_defs.h (v2.x): FIFO_LENGTH_0 0x24 (14-bit byte count, MSB mask
+ * 0x3F), FIFO_DATA 0x26, FIFO_DOWNS 0x45 (acc_fifo_filt_data 0x80, gyr_fifo_filt_data 0x08), FIFO_WTM_0/1
+ * 0x46/0x47, FIFO_CONFIG_0 0x48 (stop_on_full 0x01, fifo_time_en 0x02), FIFO_CONFIG_1 0x49 (header_en 0x10,
+ * acc_en 0x40, gyr_en 0x80), CMD fifo_flush 0xB0; frame headers 0x8C gyro+acc (12 bytes), 0x84 acc, 0x88
+ * gyro (6), 0x40 skip (1 byte: the number of frames skipped), 0x44 sensortime (3), 0x48 input config (4),
+ * 0x80 over-read (the FIFO is empty). ArduPilot AP_InertialSensor_BMI270.cpp reads 0x8C frames as gyro then
+ * accelerometer and the same FIFO_CONFIG_1 / FIFO_DOWNS bits. Stream mode (stop_on_full 0): on overflow the
+ * oldest frames are dropped and a skip frame says how many. A partially read frame is sent again whole on
+ * the next read (Bosch FIFO, BMA400 datasheet "Partial frame read"; the BMI270 datasheet is not at hand). */
+#define BMI270_FIFO_LENGTH_0 0x24u
+#define BMI270_FIFO_DATA 0x26u
+#define BMI270_FIFO_DOWNS 0x45u
+#define BMI270_FIFO_CONFIG_0 0x48u
+#define BMI270_FIFO_CONFIG_1 0x49u
+#define BMI270_CMD_FIFO_FLUSH 0xB0u
+#define BMI270_FIFO_LENGTH_MSB_MASK 0x3Fu
+#define BMI270_FIFO_DOWNS_VALUE 0x88u    /* filtered data (the data registers' scale: ArduPilot notes the
+                                            unfiltered gyro path needs ois_range for 2000 dps), no down-sampling */
+#define BMI270_FIFO_CONFIG_0_VALUE 0x00u /* stream mode (oldest dropped, skip frame), no sensortime frame */
+#define BMI270_FIFO_CONFIG_1_VALUE 0xD0u /* gyro + accelerometer, with headers */
+#define BMI270_FH_GYR_ACC 0x8Cu
+#define BMI270_FH_ACC 0x84u
+#define BMI270_FH_GYR 0x88u
+#define BMI270_FH_SKIP 0x40u
+#define BMI270_FH_SENSORTIME 0x44u
+#define BMI270_FH_INPUT_CFG 0x48u
+#define BMI270_FH_OVER_READ 0x80u
+#define BMI270_ODR_HZ 100u /* ACC_CONF / GYR_CONF odr 0x8 */
+
+/* MPU-6050 -- InvenSense register map RM-MPU-6000A (via i2cdevlib MPU6050.h and kriswiner/MPU6050):
+ * FIFO_EN 0x23 (XG 0x40, YG 0x20, ZG 0x10, ACCEL 0x08), INT_ENABLE 0x38 / INT_STATUS 0x3A (FIFO_OFLOW bit 4),
+ * USER_CTRL 0x6A (FIFO_EN bit 6, FIFO_RESET bit 2), FIFO_COUNTH/L 0x72/0x73 (big-endian), FIFO_R_W 0x74.
+ * Samples are written in register order: accelerometer (0x3B-0x40), then gyro (0x43-0x48), big-endian:
+ * 12 bytes a frame. 1024-byte FIFO; when full the oldest BYTES are overwritten, so after an overflow the
+ * frame boundary is lost and the FIFO must be reset. */
+#define MPU6050_FIFO_EN 0x23u
+#define MPU6050_INT_ENABLE 0x38u
+#define MPU6050_INT_STATUS 0x3Au
+#define MPU6050_USER_CTRL 0x6Au
+#define MPU6050_FIFO_COUNTH 0x72u
+#define MPU6050_FIFO_R_W 0x74u
+#define MPU6050_FIFO_EN_VALUE 0x78u        /* gyro x, y, z and accelerometer */
+#define MPU6050_INT_ENABLE_VALUE 0x10u     /* FIFO_OFLOW_EN: latch the overflow in INT_STATUS */
+#define MPU6050_INT_STATUS_FIFO_OFLOW 0x10u
+#define MPU6050_USER_CTRL_FIFO_EN 0x40u
+#define MPU6050_USER_CTRL_FIFO_RESET 0x04u
+#define MPU6050_FIFO_SIZE 1024u
+#define MPU6050_ODR_HZ 100u /* 1 kHz / (1 + SMPLRT_DIV 9) */
+
+/* Conversion factors (counts per LSB as num/den), from the datasheet sensitivities and the contract's scales
+ * (DYSAN_ACC_COUNTS_PER_G, DYSAN_GYRO_COUNTS_PER_RAD_S: generated from host/dysan/contract.py, written nowhere
+ * else):
+ *   ST +-8 g: 0.244 mg/LSB -> 244e-6 * 2048 = 0.499712
  *   ST 2000 dps: 70 mdps/LSB -> 0.070 * pi/180 * 512 = 0.6255260... ~ 625526 / 1e6
  *   Bosch / InvenSense +-8 g: 4096 LSB/g -> 2048 / 4096 = 1 / 2
  *   BMI270 2000 dps: 16.384 LSB/dps -> 512 * pi/180 / 16.384 = 0.5454154... ~ 545415 / 1e6
- *   MPU-6050 2000 dps: 16.4 LSB/dps -> 512 * pi/180 / 16.4 = 0.5448833... ~ 544883 / 1e6 */
-#define DYSAN_ST_ACC8G_NUM 7808
-#define DYSAN_ST_ACC8G_DEN 15625
-#define DYSAN_ST_GYR2000_NUM 625526
+ *   MPU-6050 2000 dps: 16.4 LSB/dps -> 512 * pi/180 / 16.4 = 0.5448833... ~ 544883 / 1e6
+ * The gyro factors are rounded to 1e-6 (< 0.5 count over the int16 range; port_test_common.c checks). */
+#define DYSAN_PI_E12 3141592653590LL
+/* round(GYRO_COUNTS_PER_RAD_S * pi/180 * (a / b deg/s per LSB) * 1e6), an integer constant expression */
+#define DYSAN_GYR_NUM_E6(a, b) \
+    ((int32_t)(((long long)DYSAN_GYRO_COUNTS_PER_RAD_S * DYSAN_PI_E12 * (a) / (180LL * (b)) + 500000LL) / 1000000LL))
+#define DYSAN_ST_ACC8G_NUM (244 * DYSAN_ACC_COUNTS_PER_G) /* 0.244 mg/LSB */
+#define DYSAN_ST_ACC8G_DEN 1000000
+#define DYSAN_ST_GYR2000_NUM DYSAN_GYR_NUM_E6(70, 1000) /* 70 mdps/LSB */
 #define DYSAN_ST_GYR2000_DEN 1000000
-#define DYSAN_4096LSB_G_NUM 1
-#define DYSAN_4096LSB_G_DEN 2
-#define DYSAN_BMI270_GYR2000_NUM 545415
+#define DYSAN_4096LSB_G_NUM DYSAN_ACC_COUNTS_PER_G
+#define DYSAN_4096LSB_G_DEN 4096
+#define DYSAN_BMI270_GYR2000_NUM DYSAN_GYR_NUM_E6(1000, 16384) /* 16.384 LSB/dps */
 #define DYSAN_BMI270_GYR2000_DEN 1000000
-#define DYSAN_MPU6050_GYR2000_NUM 544883
+#define DYSAN_MPU6050_GYR2000_NUM DYSAN_GYR_NUM_E6(10, 164) /* 16.4 LSB/dps */
 #define DYSAN_MPU6050_GYR2000_DEN 1000000
 
 extern const dysan_imu_desc_t dysan_imu_lsm9ds1;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "dysan_crc32.h"
+#include "dysan_le.h"
 #include "dysan_provision.h"
 
 int dysan_range_ok(size_t cap, size_t offset, size_t n)
@@ -206,40 +208,18 @@ size_t dysan_ble_chunk(uint16_t att_mtu, size_t cap)
     return payload < cap ? payload : (cap > 0 ? cap : 1u);
 }
 
-uint32_t dysan_crc32(uint32_t crc, const uint8_t *data, size_t n)
-{
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= data[i];
-        for (int b = 0; b < 8; b++) {
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
-}
-
-static uint32_t rd_u32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint16_t rd_u16le(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
 int dysan_provision_parse(const uint8_t *page, size_t len, uint8_t device_id[8], uint8_t key[32])
 {
     if (page == NULL || device_id == NULL || key == NULL || len < DYSAN_PROVISION_HEADER_LEN) {
         return DYSAN_PORT_EINVAL;
     }
-    if (rd_u32le(page + DYSAN_PROVISION_OFF_MAGIC) != DYSAN_PROVISION_MAGIC) {
+    if (dysan_le_get_u32(page + DYSAN_PROVISION_OFF_MAGIC) != DYSAN_PROVISION_MAGIC) {
         return DYSAN_PORT_ENOID;
     }
-    if (rd_u16le(page + DYSAN_PROVISION_OFF_VERSION) != DYSAN_PROVISION_VERSION) {
+    if (dysan_le_get_u16(page + DYSAN_PROVISION_OFF_VERSION) != DYSAN_PROVISION_VERSION) {
         return DYSAN_PORT_ENOID;
     }
-    if (rd_u32le(page + DYSAN_PROVISION_OFF_CRC) != dysan_crc32(0, page, DYSAN_PROVISION_CRC_COVERED)) {
+    if (dysan_le_get_u32(page + DYSAN_PROVISION_OFF_CRC) != dysan_crc32_update(0, page, DYSAN_PROVISION_CRC_COVERED)) {
         return DYSAN_PORT_ENOID;
     }
     memcpy(device_id, page + DYSAN_PROVISION_OFF_DEVICE_ID, DYSAN_PROVISION_DEVICE_ID_LEN);

@@ -113,9 +113,6 @@ size_t dysan_ble_chunk(uint16_t att_mtu, size_t cap);
 
 /* ---- Provisioning page (layout: dysan_provision.h, generated from host/dysan/device/provision.py) -- */
 
-/* CRC-32 (IEEE 802.3, zlib's crc32) of `n` bytes, continuing from `crc` (start with 0). */
-uint32_t dysan_crc32(uint32_t crc, const uint8_t *data, size_t n);
-
 /* Parses a provisioning page: magic, version and CRC must match. Fills `device_id` / `key` and returns
  * 0, or DYSAN_PORT_ENOID (outputs untouched) for a blank, torn or unknown page, DYSAN_PORT_EINVAL for a
  * NULL argument or `len` shorter than the header. */

@@ -14,7 +14,8 @@
  * Regions: the data partitions of partitions.csv, memory-mapped for reading, written with esp_partition_*
  *   through port_common's writer. Erasing the BUNDLE partition takes seconds (SPI flash sector erases).
  * Identity: the dysan_prov partition; if blank, a copy linked into the image (dysan_provision_image).
- * IMU: MPU-6050 at 100 Hz output with a 21 Hz low-pass, sampled on a 50 Hz schedule.
+ * IMU: MPU-6050 at 100 Hz output with a 21 Hz low-pass, into its 1 KB FIFO (850 ms), drained between
+ *   pipeline slices and decimated to 50 Hz by ports/common/imu_fifo.c (overflows counted as lost samples).
  */
 #include <Arduino.h>
 #include <NimBLEDevice.h>
@@ -215,7 +216,7 @@ void dysan_port_idle(void)
 /* ---- IMU: MPU-6050 ------------------------------------------------------------------------------------------- */
 
 static int s_imu_ok;
-static dysan_sched_t s_sched;
+static dysan_imu_fifo_t s_fifo; /* ports/common/imu_fifo.h: the MPU-6050's FIFO onto the 50 Hz grid */
 
 static int mpu6050_begin(void)
 {
@@ -229,11 +230,15 @@ static int mpu6050_begin(void)
         return -1;
     }
     delay(100);
-    return dysan_i2c_write_reg(Wire, a, MPU6050_PWR_MGMT_1, MPU6050_PWR_MGMT_1_VALUE) |
-           dysan_i2c_write_reg(Wire, a, MPU6050_CONFIG, MPU6050_CONFIG_VALUE) |
-           dysan_i2c_write_reg(Wire, a, MPU6050_SMPLRT_DIV, MPU6050_SMPLRT_DIV_VALUE) |
-           dysan_i2c_write_reg(Wire, a, MPU6050_GYRO_CONFIG, MPU6050_GYRO_CONFIG_VALUE) |
-           dysan_i2c_write_reg(Wire, a, MPU6050_ACCEL_CONFIG, MPU6050_ACCEL_CONFIG_VALUE);
+    if ((dysan_i2c_write_reg(Wire, a, MPU6050_PWR_MGMT_1, MPU6050_PWR_MGMT_1_VALUE) |
+         dysan_i2c_write_reg(Wire, a, MPU6050_CONFIG, MPU6050_CONFIG_VALUE) |
+         dysan_i2c_write_reg(Wire, a, MPU6050_SMPLRT_DIV, MPU6050_SMPLRT_DIV_VALUE) |
+         dysan_i2c_write_reg(Wire, a, MPU6050_GYRO_CONFIG, MPU6050_GYRO_CONFIG_VALUE) |
+         dysan_i2c_write_reg(Wire, a, MPU6050_ACCEL_CONFIG, MPU6050_ACCEL_CONFIG_VALUE)) != 0) {
+        return -1;
+    }
+    const dysan_imu_bus_t bus = dysan_i2c_bus(Wire);
+    return dysan_imu_fifo_start(&s_fifo, &dysan_imu_mpu6050, &bus, (uint32_t)micros());
 }
 
 /* Link bytes the RX ring had no room for (USB / UART and BLE share it): STATS.rx_overflows. */
@@ -241,19 +246,14 @@ extern "C" uint32_t dysan_port_link_overflows(void) { return s_ring.dropped; }
 
 int dysan_port_imu_read(int16_t sample[6])
 {
-    if (!s_imu_ok || sample == NULL || !dysan_sched_due(&s_sched, (uint32_t)micros())) {
+    if (!s_imu_ok || sample == NULL) {
         return 0;
     }
-    uint8_t raw[14]; /* acc x y z, temperature, gyro x y z; big-endian */
-    if (dysan_i2c_read(Wire, MPU6050_ADDR, MPU6050_ACCEL_XOUT_H, raw, sizeof raw) != 0) {
-        return 0;
-    }
-    dysan_imu_to_counts(&dysan_imu_mpu6050, raw, raw + 8, sample);
-    return 1;
+    return dysan_imu_fifo_read(&s_fifo, (uint32_t)micros(), sample);
 }
 
-/* Ticks of the 50 Hz schedule the main loop polled too late for: lost samples, counted by the core. */
-extern "C" uint32_t dysan_port_imu_lost(void) { return s_sched.missed; }
+/* Samples the FIFO lost (overflows, failed transfers): counted by the core (STATS.samples_missed). */
+extern "C" uint32_t dysan_port_imu_lost(void) { return dysan_imu_fifo_lost(&s_fifo); }
 
 /* ---- regions: data partitions ---------------------------------------------------------------------------------- */
 
@@ -381,7 +381,6 @@ void dysan_port_init(void)
     Serial.setRxBufferSize(DYSAN_LINK_RING); /* before begin(): the UART driver's own buffer */
     Serial.begin(DYSAN_SERIAL_BAUD);
     regions_begin();
-    dysan_sched_init(&s_sched, 1000000u / DYSAN_RATE_HZ);
     s_imu_ok = mpu6050_begin() == 0;
     ble_begin();
 }

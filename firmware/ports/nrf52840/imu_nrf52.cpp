@@ -9,18 +9,18 @@
  *   xiao_ble_sense: LSM6DS3TR-C at 0x6A (WHO_AM_I 0x6A) on Wire1 (P0.07/P0.27), powered from
  *     PIN_LSM6DS3TR_C_POWER (P1.08), which must be driven high 35 ms (turn-on time) before the first access.
  *
- * Sampling (docs/firmware.md, "Sampling and real time"). The XIAO's LSM6DS3TR-C samples into its own 4 KB
- * FIFO at 104 Hz (341 gyro + accelerometer sets, 3.3 s): whatever the core does, no sample is lost until the
- * FIFO is full, and the main loop drains it between pipeline slices (nrf_imu_read); a 50 Hz stream is taken
- * from it by keeping, for each 20 ms tick j, the sensor sample nearest to it (index round(j * 104 / 50)).
- * An overrun (the FIFO filled: the loop stalled for > 3 s) is counted and restarts the FIFO, so the next
- * sample carries a gap mark. The Nano 33 BLE Sense IMUs (LSM9DS1, BMI270) are still read as their latest
- * output on a 50 Hz schedule (dysan_sched_due); a tick the loop polls too late is a lost sample, counted.
- * Either way dysan_port_imu_lost() reports the losses to the core (STATS.samples_missed).
+ * Sampling (docs/firmware.md, "Sampling and real time"). Every IMU samples into its own hardware FIFO
+ * (LSM6DS3TR-C 104 Hz, 3.3 s deep; LSM9DS1 119 Hz, 32 slots = 269 ms; BMI270 100 Hz, header-mode frames),
+ * which the main loop drains between pipeline slices (nrf_imu_read) through the portable driver
+ * ports/common/imu_fifo.c (host-tested against register-level fakes, tests/test_imu_fifo.py): frames are read
+ * burst-wise, converted with imu_defs.h's factors and decimated onto the 50 Hz grid of the sensor's clock
+ * (the sample nearest each 20 ms tick). Overruns are counted as lost samples (the BMI270's skip frame says how
+ * many; for the others the driver restarts the FIFO and estimates them from the clock), and
+ * dysan_port_imu_lost() reports them to the core (STATS.samples_missed). This file only powers the sensor,
+ * writes its range / rate registers (BMI270: uploads its configuration file first) and starts the FIFO.
  */
 #include <Arduino.h>
 #include <Wire.h>
-#include <string.h>
 
 #include "arduino_i2c.h"
 #include "board_nrf52840.h"
@@ -35,11 +35,24 @@ extern "C" const uint8_t bmi270_config_file[];
 
 static TwoWire &s_bus = Wire1;
 static const dysan_imu_desc_t *s_imu;
-static uint32_t s_lost; /* samples lost: FIFO overruns (at least one each), unreadable or missed ticks */
+static dysan_imu_fifo_t s_fifo; /* the FIFO driver (ports/common/imu_fifo.h): samples and losses */
+
+/* Starts the FIFO of the IMU the begin function configured; the IMU's name, or NULL. */
+static const char *imu_fifo_start(const dysan_imu_desc_t *imu)
+{
+    const dysan_imu_bus_t bus = dysan_i2c_bus(s_bus);
+    s_imu = dysan_imu_fifo_start(&s_fifo, imu, &bus, (uint32_t)micros()) == 0 ? imu : NULL;
+    return s_imu != NULL ? s_imu->name : NULL;
+}
+
+int nrf_imu_read(int16_t sample[6], uint32_t now_us)
+{
+    return s_imu != NULL ? dysan_imu_fifo_read(&s_fifo, now_us, sample) : 0;
+}
+
+uint32_t nrf_imu_lost(void) { return dysan_imu_fifo_lost(&s_fifo); }
 
 #if defined(DYSAN_NRF_CORE_MBED)
-
-static dysan_sched_t s_sched; /* these IMUs are read as their latest output on the 50 Hz schedule */
 
 static int lsm9ds1_begin(void)
 {
@@ -98,93 +111,16 @@ const char *nrf_imu_begin(void)
     s_bus.begin();
     s_bus.setClock(400000);
     s_imu = NULL;
-    dysan_sched_init(&s_sched, 1000000u / DYSAN_RATE_HZ);
     if (dysan_i2c_probe(s_bus, LSM9DS1_ADDR, LSM9DS1_WHO_AM_I, LSM9DS1_WHO_AM_I_VALUE)) {
-        if (lsm9ds1_begin() == 0) {
-            s_imu = &dysan_imu_lsm9ds1;
-        }
-    } else if (dysan_i2c_probe(s_bus, BMI270_ADDR, BMI270_CHIP_ID, BMI270_CHIP_ID_VALUE)) {
-        if (bmi270_begin() == 0) {
-            s_imu = &dysan_imu_bmi270;
-        }
+        return lsm9ds1_begin() == 0 ? imu_fifo_start(&dysan_imu_lsm9ds1) : NULL;
     }
-    return s_imu != NULL ? s_imu->name : NULL;
+    if (dysan_i2c_probe(s_bus, BMI270_ADDR, BMI270_CHIP_ID, BMI270_CHIP_ID_VALUE)) {
+        return bmi270_begin() == 0 ? imu_fifo_start(&dysan_imu_bmi270) : NULL;
+    }
+    return NULL;
 }
-
-static int nrf_imu_sample(int16_t sample[6])
-{
-    uint8_t acc[6];
-    uint8_t gyr[6];
-    if (s_imu == &dysan_imu_lsm9ds1) {
-        if (dysan_i2c_read(s_bus, LSM9DS1_ADDR, LSM9DS1_OUT_X_L_XL, acc, 6) != 0 ||
-            dysan_i2c_read(s_bus, LSM9DS1_ADDR, LSM9DS1_OUT_X_L_G, gyr, 6) != 0) {
-            return -1;
-        }
-    } else if (s_imu == &dysan_imu_bmi270) {
-        uint8_t raw[12]; /* acc x y z, gyr x y z */
-        if (dysan_i2c_read(s_bus, BMI270_ADDR, BMI270_DATA_ACC_X, raw, sizeof raw) != 0) {
-            return -1;
-        }
-        memcpy(acc, raw, 6);
-        memcpy(gyr, raw + 6, 6);
-    } else {
-        return -1;
-    }
-    dysan_imu_to_counts(s_imu, acc, gyr, sample);
-    return 0;
-}
-
-int nrf_imu_read(int16_t sample[6], uint32_t now_us)
-{
-    if (s_imu == NULL || !dysan_sched_due(&s_sched, now_us)) {
-        return 0;
-    }
-    if (nrf_imu_sample(sample) != 0) {
-        s_lost++; /* the tick's sample could not be read */
-        return 0;
-    }
-    return 1;
-}
-
-uint32_t nrf_imu_lost(void) { return s_lost + s_sched.missed; }
 
 #elif defined(DYSAN_NRF_CORE_ADAFRUIT)
-
-static uint64_t s_fifo_index; /* sensor samples taken out of the FIFO since it (re)started */
-static uint64_t s_tick;       /* 50 Hz output samples delivered since then */
-static uint32_t s_fifo_sets;  /* whole data sets known to wait in the FIFO */
-
-/* Empties and restarts the FIFO (bypass, then continuous): the 50 Hz grid restarts with it. */
-static int lsm6ds3_fifo_restart(void)
-{
-    const uint8_t a = LSM6DS3_ADDR;
-    s_fifo_index = 0u;
-    s_tick = 0u;
-    s_fifo_sets = 0u;
-    return dysan_i2c_write_reg(s_bus, a, LSM6DS3_FIFO_CTRL5, LSM6DS3_FIFO_CTRL5_BYPASS) |
-           dysan_i2c_write_reg(s_bus, a, LSM6DS3_FIFO_CTRL3, LSM6DS3_FIFO_CTRL3_VALUE) |
-           dysan_i2c_write_reg(s_bus, a, LSM6DS3_FIFO_CTRL5, LSM6DS3_FIFO_CTRL5_VALUE);
-}
-
-/* How many whole sets wait; restarts the FIFO after an overrun or a misaligned pattern (-1: I2C error). */
-static int lsm6ds3_fifo_level(void)
-{
-    uint8_t st[4]; /* FIFO_STATUS1..4 */
-    if (dysan_i2c_read(s_bus, LSM6DS3_ADDR, LSM6DS3_FIFO_STATUS1, st, sizeof st) != 0) {
-        return -1;
-    }
-    const uint32_t words = ((uint32_t)(st[1] & 0x07u) << 8) | st[0];
-    const uint32_t pattern = ((uint32_t)(st[3] & 0x03u) << 8) | st[2];
-    if ((st[1] & LSM6DS3_FIFO_STATUS2_OVER_RUN) || pattern != 0u) {
-        s_lost++; /* at least one sample was overwritten (or the set boundary lost): restart, gap marked */
-        return lsm6ds3_fifo_restart() == 0 ? 0 : -1;
-    }
-    return (int)(words / 6u);
-}
-
-#endif
-
-#if defined(DYSAN_NRF_CORE_ADAFRUIT)
 
 const char *nrf_imu_begin(void)
 {
@@ -206,46 +142,11 @@ const char *nrf_imu_begin(void)
     delay(10);
     if ((dysan_i2c_write_reg(s_bus, a, LSM6DS3_CTRL1_XL, LSM6DS3_CTRL1_XL_VALUE) |
          dysan_i2c_write_reg(s_bus, a, LSM6DS3_CTRL2_G, LSM6DS3_CTRL2_G_VALUE) |
-         dysan_i2c_write_reg(s_bus, a, LSM6DS3_CTRL3_C, LSM6DS3_CTRL3_C_VALUE)) != 0 ||
-        lsm6ds3_fifo_restart() != 0) {
+         dysan_i2c_write_reg(s_bus, a, LSM6DS3_CTRL3_C, LSM6DS3_CTRL3_C_VALUE)) != 0) {
         return NULL;
     }
-    s_imu = &dysan_imu_lsm6ds3trc;
-    return s_imu->name;
+    return imu_fifo_start(&dysan_imu_lsm6ds3trc);
 }
-
-int nrf_imu_read(int16_t sample[6], uint32_t now_us)
-{
-    (void)now_us; /* the sensor's own clock paces the FIFO */
-    if (s_imu == NULL) {
-        return 0;
-    }
-    for (;;) {
-        if (s_fifo_sets == 0u) {
-            const int sets = lsm6ds3_fifo_level();
-            if (sets <= 0) {
-                return 0;
-            }
-            s_fifo_sets = (uint32_t)sets;
-        }
-        uint8_t raw[12]; /* one data set: gyro x y z, then acc x y z */
-        if (dysan_i2c_read(s_bus, LSM6DS3_ADDR, LSM6DS3_FIFO_DATA_OUT_L, raw, sizeof raw) != 0) {
-            s_fifo_sets = 0u;
-            return 0;
-        }
-        s_fifo_sets--;
-        /* Keep the sensor sample nearest to the next 20 ms tick: index round(tick * ODR / RATE). */
-        const uint64_t keep = (2u * s_tick * LSM6DS3_FIFO_ODR_HZ + DYSAN_RATE_HZ) / (2u * DYSAN_RATE_HZ);
-        const uint64_t index = s_fifo_index++;
-        if (index == keep) {
-            s_tick++;
-            dysan_imu_to_counts(s_imu, raw + 6, raw, sample);
-            return 1;
-        }
-    }
-}
-
-uint32_t nrf_imu_lost(void) { return s_lost; }
 
 #endif
 

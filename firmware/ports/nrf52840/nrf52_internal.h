@@ -18,8 +18,8 @@ extern const dysan_flash_hal_t nrf_flash_hal;
 int nrf_flash_init(void);
 
 /* imu_nrf52.cpp: detects the board's IMU and delivers its 50 Hz samples in contract counts: 1 when one was
- * ready (from the IMU's FIFO, or its latest output on the 50 Hz schedule at `now_us`), else 0; losses are
- * counted (nrf_imu_lost, also dysan_port_imu_lost). */
+ * ready (from the IMU's hardware FIFO; `now_us` only dates overruns), else 0; losses are counted
+ * (nrf_imu_lost, also dysan_port_imu_lost). */
 const char *nrf_imu_begin(void); /* the IMU's name, or NULL when none answered */
 int nrf_imu_read(int16_t sample[6], uint32_t now_us);
 uint32_t nrf_imu_lost(void);

@@ -21,42 +21,29 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "arm_semihost.h"
+#include "dysan_le.h"
+
 extern uint8_t __dysan_qemu_flashfile[];
 
-#define SYS_OPEN 0x01
-#define SYS_WRITE 0x05
-#define SYS_SEEK 0x0A
 #define SYS_OPEN_MODE_RPLUSB 3 /* "r+b": the host created the file; never truncate it */
 
 static int s_handle = -1;
-
-static int semihost(int op, const void *arg)
-{
-    register int r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 void dysan_qemu_flash_init(void)
 {
     const uint8_t *d = __dysan_qemu_flashfile;
     s_handle = -1;
-    if (get_u32(d) != DYSAN_QEMU_FLASHFILE_MAGIC) {
+    if (dysan_le_get_u32(d) != DYSAN_QEMU_FLASHFILE_MAGIC) {
         return;
     }
-    const uint32_t len = get_u32(d + 4);
+    const uint32_t len = dysan_le_get_u32(d + 4);
     const char *path = (const char *)(d + 8);
     if (len == 0u || len > DYSAN_QEMU_FLASHFILE_PATH_MAX || path[len] != '\0' || strlen(path) != len) {
         return;
     }
     const uintptr_t args[3] = {(uintptr_t)path, SYS_OPEN_MODE_RPLUSB, len};
-    s_handle = semihost(SYS_OPEN, args);
+    s_handle = dysan_semihost(SEMIHOST_SYS_OPEN, args);
 }
 
 int dysan_qemu_flash_persistent(void) { return s_handle >= 0; }
@@ -67,12 +54,12 @@ void dysan_qemu_flash_mirror(dysan_region_t region, const uint8_t *base, size_t 
         return;
     }
     const uintptr_t seek[2] = {(uintptr_t)s_handle, offset};
-    if (semihost(SYS_SEEK, seek) != 0) {
+    if (dysan_semihost(SEMIHOST_SYS_SEEK, seek) != 0) {
         s_handle = -1; /* the file is gone: stop mirroring rather than write at a wrong offset */
         return;
     }
     const uintptr_t wr[3] = {(uintptr_t)s_handle, (uintptr_t)(base + offset), n};
-    if (semihost(SYS_WRITE, wr) != 0) {
+    if (dysan_semihost(SEMIHOST_SYS_WRITE, wr) != 0) {
         s_handle = -1;
     }
 }

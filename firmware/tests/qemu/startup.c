@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../ports/qemu-m4/arm_semihost.h" /* dysan_semihost, shared with the QEMU port */
 #include "nn_qemu.h"
 
 extern uint32_t __data_start__, __data_end__, __data_load__, __bss_start__, __bss_end__, __stack_top__;
@@ -30,19 +31,8 @@ void nn_qemu_systick(void);
 #define SYST_RELOAD 0x00FFFFFFu
 #define ICSR_PENDSTSET (1u << 26)
 
-#define SEMI_SYS_WRITE0 0x04
-#define SEMI_SYS_GET_CMDLINE 0x15
-#define SEMI_SYS_EXIT 0x18
-#define SEMI_ADP_RUNTIME_ERROR 0x20023
 
 static volatile uint32_t g_wraps;
-
-static int semihost(int op, void *arg) {
-    register int r0 __asm__("r0") = op;
-    register void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
 
 __attribute__((section(".vectors"), used)) static void (*const g_vectors[16])(void) = {
     (void (*)(void))(uintptr_t)&__stack_top__,
@@ -61,8 +51,8 @@ __attribute__((section(".vectors"), used)) static void (*const g_vectors[16])(vo
 };
 
 void nn_qemu_fault(void) {
-    semihost(SEMI_SYS_WRITE0, (void *)"nn_qemu: fault\n");
-    semihost(SEMI_SYS_EXIT, (void *)(uintptr_t)SEMI_ADP_RUNTIME_ERROR);
+    dysan_semihost(SEMIHOST_SYS_WRITE0, "nn_qemu: fault\n");
+    dysan_semihost(SEMIHOST_SYS_EXIT, (const void *)(uintptr_t)SEMIHOST_ADP_RUNTIME_ERROR);
     for (;;) {
     }
 }
@@ -98,7 +88,7 @@ static int parse_cmdline(void) {
         int len;
     } block = {g_cmdline, (int)sizeof g_cmdline - 1};
     int argc = 0;
-    if (semihost(SEMI_SYS_GET_CMDLINE, &block) != 0) {
+    if (dysan_semihost(SEMIHOST_SYS_GET_CMDLINE, &block) != 0) {
         g_argv[argc++] = "nn_runner";
         return argc;
     }

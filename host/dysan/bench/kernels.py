@@ -200,9 +200,10 @@ def compare_bundle(bundle_dir: Path, n_inputs: int = 5) -> dict:
     """Model 0 of an exported bundle (S, P, D): our kernels against CMSIS-NN's op by op, and the same models
     under the TFLM interpreter where its libraries are built (:mod:`dysan.bench.tflm`)."""
     from ..device.reference import Bundle
+    from ..rundir import BundleDir
     from . import tflm
 
-    images = bundle_models((bundle_dir / "bundle.bin").read_bytes())
+    images = bundle_models(BundleDir(bundle_dir).image.read_bytes())
     rep = compare(images, n_inputs)
     if "skipped" in rep:
         return rep

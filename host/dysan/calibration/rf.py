@@ -83,8 +83,6 @@ USER_ONLY_TREES = 20
 CALIBRATION_WEIGHT = 30.0
 """Weight of one calibration window against one population window."""
 POPULATION_FORMAT = 1
-POPULATION_FILE = "calibration_population.npz"
-"""Its name in an exported bundle folder."""
 
 
 @dataclass

@@ -91,19 +91,20 @@ def run(args: argparse.Namespace) -> int:
                                         "resumed": summary["wall_seconds_total"] > wall + 1, "summary": summary})
         ui.info(f"full grid: {wall / 60:.1f} min (budget {TRAIN_BUDGET_S // 60} min)")
     if "baselines" in steps and not _done(out / "baselines.json", args.force):
+        from ..rundir import RunDir
         from ..train import variants
         from ..train.loop import TrainConfig
         from ..train.runner import prepare_run, run_grid
 
-        if not (run_dir / "config.json").is_file():
+        if not RunDir(run_dir).is_run():
             raise DysanError(f"--steps baselines needs the grid of the train step in {run_dir}")
         timing = {}
         for name in ("gen", "olympus", "msda"):
             cfg, point = TrainConfig(loss=name), [variants.get(name).default_point]
             t0 = time.time()
-            prepare_run(run_dir / "baselines" / name, args.data, "default", "gender", "within-subject", 0, None, 0,
-                        point, cfg)
-            run_grid(run_dir / "baselines" / name, point, cfg, workers=1)
+            target = RunDir(run_dir).baseline(name).path
+            prepare_run(target, args.data, "default", "gender", "within-subject", 0, None, 0, point, cfg)
+            run_grid(target, point, cfg, workers=1)
             timing[name] = round(time.time() - t0, 1)
         write_json(out / "baselines.json", {"wall_seconds": timing})
     if "export" in steps and not _done(models / "verify.json", args.force):

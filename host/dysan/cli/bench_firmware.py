@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import contract, ui
 from ..errors import DysanError
+from ..rundir import BundleDir
 from .common import add_json_option, write_json
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,7 +51,7 @@ ASSUMPTION = (f"duty = instructions per hop / ({contract.HOP} samples / {contrac
               f"{HOP_CYCLES / 1e6:.2f} M cycles), assuming one instruction per cycle on the Cortex-M4F "
               "(QEMU -icount shift=0 counts instructions, not cycles: flash wait states, loads and taken "
               "branches make a real M4 slower, SMLAD and single-cycle MACs do not)")
-ML_OBJECTS = ("ml_pipe", "ml_bundle", "ml_ring", "ml_window", "ml_samples")
+ML_OBJECTS = ("ml_pipe", "ml_bundle", "ml_ring", "ml_window", "ml_samples", "ml_jitter_counts", "ml_jitter_out")
 # The deepest call chain of the ML path (stack frames from -fstack-usage, core/src and core/nn): a stream
 # ending on a command drains the sample ring through the pipeline's slices.
 ML_STACK_CHAIN = ("dysan_app_poll", "handle_frame", "on_set_mode", "restart_stream", "drain_ring", "take_samples",
@@ -152,7 +153,7 @@ def _default_bundle(out: Path, n_models: int) -> Path:
     # Keyed by what shapes the bytes (the networks, the image and bundle formats): never a stale bundle.
     key = hashlib.sha256(f"{inspect.getsource(device)}|{model_image.VERSION}|{bundle_format.VERSION}".encode())
     target = out / f"bundle-random-{n_models}-{key.hexdigest()[:10]}"
-    if (target / "bundle.bin").is_file():
+    if BundleDir(target).image.is_file():
         return target
     _, ws = prepare("synthetic")
     with ui.progress(f"converting untrained device-family models for a {n_models}-model bundle", 1) as step:
@@ -347,7 +348,7 @@ def _realtime(bundle_dir: Path, minutes: float, data: str | None, heavy_minutes:
         if data == "synthetic":
             ui.warn(f"{archive} not found: the real-time run plays the synthetic data")
     return realtime.bench(ELF, bundle_dir, minutes=minutes, data=data, heavy_minutes=heavy_minutes,
-                          check_reference=(bundle_dir / "manifest.json").is_file())
+                          check_reference=BundleDir(bundle_dir).manifest.is_file())
 
 
 def _print_realtime(result: dict) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import ui
 from ..errors import DysanError
+from ..rundir import BundleDir
 from .common import add_json_option, write_json
 from .monitor import PORT_HELP
 
@@ -64,9 +65,9 @@ def _labels(args, manifest: dict | None) -> tuple[str, ...]:
 
 def _population(bundle: str | None):
     """The bundle's calibration population (dysan export writes it), or None (the user's windows alone)."""
-    from ..calibration.rf import POPULATION_FILE, Population
+    from ..calibration.rf import Population
 
-    path = Path(bundle) / POPULATION_FILE if bundle else None
+    path = BundleDir(bundle).population if bundle else None
     if path is None or not path.is_file():
         ui.info("calibration RF: no bundle calibration population, the forest learns from your windows alone")
         return None
@@ -80,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = None
     if args.bundle:
-        mpath = Path(args.bundle) / "manifest.json"
+        mpath = BundleDir(args.bundle).manifest
         if not mpath.is_file():
-            raise DysanError(f"{args.bundle}: no manifest.json (an exported bundle folder?)")
+            raise DysanError(f"{args.bundle}: no {mpath.name} (an exported bundle folder?)")
         manifest = json.loads(mpath.read_text())
     classes = tuple(manifest["classes"]) if manifest else DEFAULT_ACTIVITIES
     activities = tuple(a.strip() for a in args.activities.split(",")) if args.activities else classes

@@ -10,6 +10,7 @@ import numpy as np
 from .. import ui
 from ..export import bundle_format
 from ..export.exporter import INPUT_RANGE_PERCENTILE
+from ..rundir import BundleDir
 from .common import add_json_option, write_json
 
 CALIBRATION_WINDOWS_PER_ACTIVITY = 24
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                                               score_x_q15=q15(args.x), score_y_q15=q15(args.y))
     manifest = export_run(args.run_dir, args.out, schedule=schedule, c_out=args.c_out,
                           input_percentile=args.input_range_percentile)
-    result: dict = {"manifest": str(Path(args.out) / "manifest.json"), "bundle": manifest["bundle"],
+    result: dict = {"manifest": str(BundleDir(args.out).manifest), "bundle": manifest["bundle"],
                     "default_model": manifest["default_model"]}
     tag = " (SYNTHETIC data)" if manifest["synthetic"] else ""
     ui.info(f"wrote {args.out}: {len(manifest['models'])} models{tag}, bundle {manifest['bundle']['bytes']:,} bytes")

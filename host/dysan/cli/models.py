@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import ui
+from ..nets import FAMILIES
 from ..nets.device import DEFAULT_WIDTH
 from .common import add_json_option, write_json
 
@@ -21,7 +22,7 @@ def add_parser(sub) -> None:
                          description="Parameters, MACs per window and measured int8 bytes (weights + biases "
                          "after full-int8 conversion) of S, P and D for the device and paper families, and "
                          "the totals for a full 36-point grid.")
-    s.add_argument("--family", choices=("device", "paper", "both"), default="both")
+    s.add_argument("--family", choices=(*FAMILIES, "both"), default="both")
     s.add_argument("--classes", type=int, default=4, help="activity classes of P (default: %(default)s)")
     s.add_argument("--width", type=int, default=DEFAULT_WIDTH, help="device sanitizer width (default: %(default)s)")
     add_json_option(s)
@@ -29,11 +30,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..export.size_report import int8_sizes
     from ..nets.summary import summarize
+    from ..train.grid import full_grid
 
-    families = ("device", "paper") if args.family == "both" else (args.family,)
+    families = FAMILIES if args.family == "both" else (args.family,)
     with ui.progress("converting to int8 to measure sizes", len(families)) as step:
-        report = summarize(families, n_act=args.classes, width=args.width)
+        report = summarize(len(full_grid()), families, n_act=args.classes, width=args.width, int8_sizes=int8_sizes)
         step.advance(len(families))
     rows = []
     for family, data in report["families"].items():

@@ -28,13 +28,15 @@ def add_parser(sub) -> None:
 
 def _eval_folder(args: argparse.Namespace) -> str:
     """``eval``, or ``eval-transfer-<name>`` for --test-data (the folder dysan evaluate --test-data wrote)."""
+    from ..rundir import eval_name
+
     if not args.test_data:
-        return "eval"
+        return eval_name()
     from ..evaluate.runs import read_config
     from ..evaluate.transfer import transfer_name
 
     protocol = args.test_protocol or read_config(Path(args.run_dir))["protocol"]
-    return f"eval-transfer-{transfer_name(args.test_data, protocol)}"
+    return eval_name(transfer_name(args.test_data, protocol))
 
 
 def run(args: argparse.Namespace) -> int:

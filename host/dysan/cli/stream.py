@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 from .. import ui
 from ..errors import DysanError
@@ -83,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
         samples = src.stream_samples(n, chunk_s=args.chunk_seconds, skip_s=args.skip_seconds)
     deq = None
     if args.bundle:
-        mpath = Path(args.bundle) / "manifest.json"
+        from ..rundir import BundleDir
+
+        mpath = BundleDir(args.bundle).manifest
         if not mpath.is_file():
-            raise DysanError(f"{args.bundle}: no manifest.json (an exported bundle folder?)")
+            raise DysanError(f"{args.bundle}: no {mpath.name} (an exported bundle folder?)")
         deq = Dequantizer(json.loads(mpath.read_text()))
     writer = open_writer(args.out, deq)
     if getattr(writer, "recovered", 0):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from .. import ui
 from ..errors import DysanError
+from ..nets import FAMILIES
 from ..train import grid as grid_mod
 from ..train import variants
-from ..train.loop import FAMILIES, HARDENED, LEGACY, TrainConfig
+from ..train.loop import HARDENED, LEGACY, TrainConfig
 from ..train.privacy import AGGREGATIONS, PRIVACY_LOSSES
 from ..train.runner import prepare_run, run_grid
 from .common import add_attribute_option, add_data_options, add_json_option, add_protocol_option, write_json

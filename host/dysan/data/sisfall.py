@@ -15,13 +15,12 @@ Anything else malformed is an error naming the file and line.
 from __future__ import annotations
 
 import re
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from .archive import Layout, iter_members
 from .model import Dataset, Recording, Subject
 from .resample import to_contract_rate
 
@@ -33,6 +32,7 @@ FILE_RE = re.compile(r"^([A-Z]\d{2})_(S[AE]\d{2})_(R\d{2})\.txt$")
 README_ROW_RE = re.compile(
     r"^\|\s*(S[AE]\d{2})\s*\|\s*(\d+(?:\.\d+)?)\s*\|\s*(\d+(?:\.\d+)?)\s*\|\s*(\d+(?:\.\d+)?)\s*\|\s*([FM])\s*\|"
 )
+LAYOUT = Layout(name="SisFall", top="SisFall_dataset", archive="SisFall_dataset.tar.xz", markers=("Readme.txt",))
 ROW_HELP = "expected 9 comma-separated integers ended by ';' (ADXL345 x,y,z, ITG3200 x,y,z, MMA8451Q x,y,z)"
 
 
@@ -101,35 +101,6 @@ def counts_to_signal(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([acc, gyro], axis=1)
 
 
-def _iter_members(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(name relative to SisFall_dataset/, bytes)`` of every file, from the archive or the folder."""
-    if path.is_file():
-        if not tarfile.is_tarfile(path):
-            raise DataError("not a tar archive (expected SisFall_dataset.tar.xz or its unpacked folder)", path)
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                for member in tar:
-                    if member.isfile():
-                        f = tar.extractfile(member)
-                        if f is not None:
-                            name = member.name.removeprefix("./").removeprefix("SisFall_dataset/")
-                            yield name, f.read()
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise DataError(f"cannot read the archive ({exc}); is it complete?", path) from None
-    else:
-        root = _find_root(path)
-        for f in sorted(root.rglob("*")):
-            if f.is_file():
-                yield str(f.relative_to(root)), f.read_bytes()
-
-
-def _find_root(path: Path) -> Path:
-    for candidate in (path, path / "SisFall_dataset"):
-        if (candidate / "Readme.txt").is_file():
-            return candidate
-    raise DataError("no Readme.txt here or in SisFall_dataset/ (expected the unpacked SisFall folder)", path)
-
-
 def load(path: str | Path, name: str, progress=None) -> Dataset:
     """Load SisFall. ``progress`` is an optional callable ``(done_files, note)`` for a progress bar."""
     path = Path(path)
@@ -138,7 +109,8 @@ def load(path: str | Path, name: str, progress=None) -> Dataset:
     ds = Dataset(name=name, kind="sisfall", recordings=[], subjects={})
     readme: str | None = None
     pending: list[Recording] = []
-    for member_name, data in _iter_members(path):
+    for member_name, data in iter_members(path, LAYOUT):
+        assert data is not None  # every file is read (no filter)
         base = member_name.rsplit("/", 1)[-1]
         if base == "Readme.txt":
             readme = data.decode("latin-1")

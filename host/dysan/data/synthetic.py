@@ -7,16 +7,25 @@ real bodies do, so that classifiers and sanitizers face the same kind of problem
 
 - activity: cadence (walk ~1.9 steps/s, jog ~2.7, stairs ~1.5), vertical impact amplitude, stride-rate
   sway, sit/stand transitions that rotate the device by ~70 degrees — large, well separated differences;
-- gender: carried the way SisFall carries it, weakly. Gait dynamics: women step ~2 % faster and, being
-  lighter, land with ~10 % smaller impact amplitude; both are about the size of the person-to-person spread
-  (cadence sd 3 %, amplitude sd 10 %), so the groups overlap. Mount angle: every person wears the device at
-  their own random tilt (pitch and roll sd 5 degrees); hip shape moves the group means by 2 degrees, less
-  than that spread. A classifier that has seen a person (within-subject) recognises them by tilt and gait
-  and so knows their gender; on new people the attribute is only partly predictable;
+- gender: carried the way SisFall carries it. Mount angle: every person wears the device at their own tilt
+  (pitch and roll sd 3 degrees; hip shape puts the women's and men's mean roll 5 degrees apart), the same
+  in all their recordings: it shifts the gravity components of every window, so a classifier that has seen a
+  person recognises them and so knows their gender (within-subject), while on new people the groups overlap.
+  Gait dynamics: women step ~1 % faster and, being lighter, land with a slightly smaller impact amplitude —
+  differences smaller than the stride-to-stride variation of a person's own amplitude (a slow random walk,
+  sd 20 %), so a single window says little;
 - age: slower cadence and transitions, smaller amplitude and a small 5 Hz tremor for the elderly.
 
-Each subject also gets individual offsets (gait harmonics, phases, sway, tilt) so identity leaks too, as in
-real data. Everything is drawn from one ``numpy`` generator seeded by ``seed``: same seed, same bytes.
+What a sanitizer can remove: the mount angle is a constant offset of the horizontal acceleration components,
+independent of the activity (which lives in cadence, amplitude and transitions), so removing it costs no
+activity accuracy. What stays: the weak gait differences, each person's small individual gait offsets
+(cadence, amplitude, second harmonic, sway) and the small share of vertical motion the tilt rotates into the
+horizontal axes, as in real data. Measured by ``tests/test_resample_synthetic.py`` on the default source
+(``synthetic``, 16 people, fold 0, RF on window features): gender 88.0 % within-subject and 74.4 % on new people;
+without the per-window mean of the horizontal acceleration 65.5 % within-subject, activity 99.5 -> 99.7 % on new
+people.
+
+Everything is drawn from one ``numpy`` generator seeded by ``seed``: same seed, same bytes.
 """
 
 from __future__ import annotations
@@ -29,16 +38,24 @@ from .model import Dataset, Recording, Subject
 ACTIVITY_CODES = ("walk", "jog", "stairs", "sitstand")
 TRIALS = {"walk": (1, 60.0), "jog": (1, 60.0), "stairs": (3, 20.0), "sitstand": (3, 12.0)}
 """Trials per activity and seconds per trial (one long trial for walk/jog, as in SisFall)."""
-GENDER_CADENCE = 0.01
-"""Half the women-men cadence difference (relative): women step ~2 % faster."""
-PERSON_CADENCE_SD = 0.03
-"""Person-to-person cadence spread (relative), larger than the group difference."""
-PERSON_AMPLITUDE_SD = 0.10
-"""Person-to-person amplitude spread (relative)."""
-GENDER_TILT_DEG = 1.0
-"""Half the women-men difference of the mean mount pitch and roll (degrees)."""
-PERSON_TILT_SD_DEG = 5.0
-"""Person-to-person spread of the mount pitch and roll (degrees): larger than the group offset."""
+GENDER_CADENCE = 0.005
+"""Half the women-men cadence difference (relative): women step ~1 % faster."""
+PERSON_CADENCE_SD = 0.007
+"""Person-to-person cadence spread (relative), the size of the group difference."""
+PERSON_AMPLITUDE_SD = 0.03
+"""Person-to-person amplitude spread (relative), on top of body mass."""
+MASS_EXPONENT = 0.1
+"""Impact amplitude scales as (weight / 65 kg) ** MASS_EXPONENT: women (58 kg) ~2.5 % below men (74 kg)."""
+STRIDE_AMPLITUDE_SD = 0.2
+"""Stride-to-stride variation of a person's own amplitude (a slow random walk over ~1 s): larger than the
+person-to-person and group differences, so one window's amplitude says little about who is walking."""
+PERSON_SHAPE_SPREAD = 0.1
+"""Spread of each person's gait shape (second harmonic, its phase, sway) as a share of the full range."""
+GENDER_TILT_DEG = 2.5
+"""Half the women-men difference of the mean mount roll (degrees); the group means of the pitch are equal, so
+both groups tilt by the same amount on average and only the direction differs."""
+PERSON_TILT_SD_DEG = 3.0
+"""Person-to-person spread of the mount pitch and roll (degrees), larger than the group offset."""
 
 
 def _rotation(pitch: float, roll: float, yaw: float = 0.0) -> np.ndarray:
@@ -64,20 +81,27 @@ def _subject_params(rng: np.random.Generator, idx: int, n: int) -> tuple[Subject
         weight_kg=round(float(weight), 1),
         extra={"age_group": "SE" if elderly else "SA"},
     )
-    mass = (weight / 65.0) ** 0.5
+    mass = (weight / 65.0) ** MASS_EXPONENT
     sign = 1.0 if female else -1.0
     p = {
         "cadence": 1.0 + GENDER_CADENCE * sign - (0.08 if elderly else 0.0) + rng.normal(0, PERSON_CADENCE_SD),
         "amplitude": mass * (0.8 if elderly else 1.0) * rng.normal(1, PERSON_AMPLITUDE_SD),
-        "pitch": np.deg2rad(3.0 + GENDER_TILT_DEG * sign + rng.normal(0, PERSON_TILT_SD_DEG)),
-        "roll": np.deg2rad(-1.0 - GENDER_TILT_DEG * sign + rng.normal(0, PERSON_TILT_SD_DEG)),
-        "harm2": rng.uniform(0.2, 0.6),
-        "phase2": rng.uniform(0, 2 * np.pi),
-        "sway": rng.uniform(0.05, 0.12),
+        "pitch": np.deg2rad(3.0 + rng.normal(0, PERSON_TILT_SD_DEG)),
+        "roll": np.deg2rad(GENDER_TILT_DEG * sign + rng.normal(0, PERSON_TILT_SD_DEG)),
+        "harm2": 0.4 + PERSON_SHAPE_SPREAD * rng.uniform(-0.2, 0.2),
+        "phase2": np.pi + PERSON_SHAPE_SPREAD * rng.uniform(-np.pi, np.pi),
+        "sway": 0.085 + PERSON_SHAPE_SPREAD * rng.uniform(-0.035, 0.035),
         "tremor": 0.02 if elderly else 0.0,
         "slowness": 1.35 if elderly else 1.0,
     }
     return subject, p
+
+
+def _stride_amplitude(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Relative amplitude per sample: 1 + a random walk smoothed over ~1 s, sd STRIDE_AMPLITUDE_SD."""
+    walk = np.cumsum(rng.normal(0, 1, n))
+    walk = np.convolve(walk - walk.mean(), np.ones(rate) / rate, "same")
+    return 1.0 + STRIDE_AMPLITUDE_SD * walk / (walk.std() + 1e-9)
 
 
 def _gait(rng, n, rate, p, base_hz, vert_g, fwd_g, pitch_rads, stairs=False):
@@ -86,7 +110,7 @@ def _gait(rng, n, rate, p, base_hz, vert_g, fwd_g, pitch_rads, stairs=False):
     drift -= drift.mean()
     freq = base_hz * p["cadence"] * (1 + drift) * rng.normal(1, 0.02)
     phase = 2 * np.pi * np.cumsum(freq) / rate + rng.uniform(0, 2 * np.pi)
-    amp = p["amplitude"]
+    amp = p["amplitude"] * _stride_amplitude(rng, n, rate)
     vert = vert_g * amp * (np.sin(phase) + p["harm2"] * np.sin(2 * phase + p["phase2"]))
     if vert_g > 0.5:  # running: heel-strike impacts
         vert += 0.6 * amp * np.maximum(0, np.sin(phase)) ** 6

@@ -38,17 +38,17 @@ Anything malformed (a wrong header, a non-numeric row) is an error naming the fi
 from __future__ import annotations
 
 import re
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .. import contract
 from ..errors import DataError
+from .archive import Layout, find_root, iter_members
 from .model import Dataset, Recording, Subject
 from .resample import INTERMEDIATE_HZ, irregular_to_contract_rate
 
+LAYOUT = Layout(name="WEDA-FALL", top="WEDA-FALL", archive="weda-fall.tar.xz", markers=("README.md", "dataset/"))
 RAW_FOLDER = "50Hz"
 """The raw folder; the others are derived by dropping samples."""
 DERIVED_FOLDERS = ("40Hz", "25Hz", "10Hz", "5Hz")
@@ -186,41 +186,10 @@ def to_signal(acc_rows: np.ndarray, gyro_rows: np.ndarray, quirks: dict[str, int
     return irregular_to_contract_rate([(t_acc, acc), (t_gyro, gyro)])
 
 
-def _iter_members(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    """``(name relative to WEDA-FALL/, bytes or None)``: bytes only for the files the loader reads."""
-    def wanted(name: str) -> bool:
-        return name == "README.md" or (name.startswith(f"dataset/{RAW_FOLDER}/") and
-                                       name.endswith(("_accel.csv", "_gyro.csv")))
-
-    if path.is_file():
-        if not tarfile.is_tarfile(path):
-            raise DataError("not a tar archive (expected weda-fall.tar.xz or its unpacked folder)", path)
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    name = member.name.removeprefix("./").removeprefix("WEDA-FALL/")
-                    if wanted(name):
-                        f = tar.extractfile(member)
-                        yield name, (f.read() if f is not None else b"")
-                    else:
-                        yield name, None
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise DataError(f"cannot read the archive ({exc}); is it complete?", path) from None
-    else:
-        root = _find_root(path)
-        for f in sorted(root.rglob("*")):
-            if f.is_file():
-                name = str(f.relative_to(root))
-                yield name, (f.read_bytes() if wanted(name) else None)
-
-
-def _find_root(path: Path) -> Path:
-    for candidate in (path, path / "WEDA-FALL"):
-        if (candidate / "README.md").is_file() and (candidate / "dataset").is_dir():
-            return candidate
-    raise DataError("no README.md and dataset/ here or in WEDA-FALL/ (expected the unpacked WEDA-FALL folder)", path)
+def _wanted(name: str) -> bool:
+    """The files the loader reads (the others are only counted): the README and the raw accel / gyro CSVs."""
+    return name == "README.md" or (name.startswith(f"dataset/{RAW_FOLDER}/") and
+                                   name.endswith(("_accel.csv", "_gyro.csv")))
 
 
 def load(path: str | Path, name: str, progress=None) -> Dataset:
@@ -231,7 +200,7 @@ def load(path: str | Path, name: str, progress=None) -> Dataset:
     ds = Dataset(name=name, kind="weda-fall", recordings=[], subjects={})
     readme: str | None = None
     files: dict[tuple[str, str, str], dict[str, tuple[bytes, str]]] = {}
-    for member, data in _iter_members(path):
+    for member, data in iter_members(path, LAYOUT, _wanted):
         if member == "README.md":
             readme = (data or b"").decode("utf-8", errors="replace")
             continue
@@ -249,7 +218,7 @@ def load(path: str | Path, name: str, progress=None) -> Dataset:
         if sensor in ("orientation", "vertical_accel"):
             ds.skip(f"{sensor} files (unused)")
             continue
-        where = f"{path}::WEDA-FALL/{member}" if path.is_file() else str(_find_root(path) / member)
+        where = f"{path}::WEDA-FALL/{member}" if path.is_file() else str(find_root(path, LAYOUT) / member)
         files.setdefault((code, subject, trial), {})[sensor] = (data or b"", where)
     if readme is None:
         raise DataError("README.md not found (it holds the subject tables)", path)

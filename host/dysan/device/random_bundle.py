@@ -28,6 +28,7 @@ from .. import contract
 from ..errors import DysanError
 from ..export import bundle_format, model_image, quantize
 from ..preprocess import Normalization
+from ..rundir import BundleDir
 
 INPUT_QUANT = (9.0 / 255.0, 0)
 """int8 input quantization of every sanitizer: about +-4.5 standard deviations around the center."""
@@ -118,7 +119,7 @@ def build(out_dir: str | Path, windows: np.ndarray, *, n_models: int = 4, distin
     image = bundle_format.pack(bundle_models, n_classes=n_classes, center=norm.center, multipliers=multipliers,
                                input_zp=INPUT_QUANT[1], default_model=0, schedule=schedule, max_arena=max_arena,
                                bundle_id=bundle_id, sensitive_classes=sensitive_classes)
-    (out / "bundle.bin").write_bytes(image)
+    BundleDir(out).image.write_bytes(image)
     manifest = {
         "format_version": MANIFEST_FORMAT,
         "bundle_format_version": bundle_format.VERSION,
@@ -133,9 +134,9 @@ def build(out_dir: str | Path, windows: np.ndarray, *, n_models: int = 4, distin
         "schedule": {"segment": schedule.segment, "candidates": schedule.candidates,
                      "score_x_q15": schedule.score_x_q15, "score_y_q15": schedule.score_y_q15},
         "default_model": 0,
-        "bundle": {"path": "bundle.bin", "sha256": hashlib.sha256(image).hexdigest(), "bytes": len(image),
+        "bundle": {"path": BundleDir.IMAGE, "sha256": hashlib.sha256(image).hexdigest(), "bytes": len(image),
                    "id": bundle_id, "max_arena_bytes": max_arena},
         "models": models_meta,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    BundleDir(out).manifest.write_text(json.dumps(manifest, indent=2))
     return out

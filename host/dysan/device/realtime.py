@@ -186,19 +186,22 @@ def bench(elf: str | Path, bundle_dir: str | Path, *, minutes: float, data: str,
     that cannot keep up (every candidate on every window on a 7.8 MHz core: shift 7), which the counters
     must catch."""
     from .. import ui
+    from ..jitter import device_seed
     from .reference import ReferencePipeline
 
     bundle = Bundle(bundle_dir, verify=check_reference)
     n = int(minutes * 60 * contract.RATE_HZ)
     samples, rf_table, sensitive, what = recording(data, n)
     out: dict = {"data": what, "bundle": str(bundle_dir), "n_models": bundle.n_models}
+    identity = new_identity()  # kept: a jitter bundle's reference needs the device's seed (dysan.jitter)
     with ui.progress(f"real time: {minutes:g} min of virtual time at 62.5 MHz", n) as step:
-        run_ = run(elf, bundle, rf_table, sensitive, samples,
+        run_ = run(elf, bundle, rf_table, sensitive, samples, identity=identity,
                    progress=lambda done, total: step.advance(done - step.done))
     out["default"] = run_.summary()
     if check_reference:
         with ui.progress(f"the Python reference on the same {n} samples (TFLM)", 1) as step:
-            want = ReferencePipeline(bundle, rf_table, sensitive).run(samples, replayed=False)
+            want = ReferencePipeline(bundle, rf_table, sensitive, jitter_seed=device_seed(identity.key)).run(
+                samples, replayed=False)
             step.advance(1)
         same = len(want) == len(run_.windows) and all(
             (g.seq, g.model_id, g.rf_label, g.flags, g.data) == (w.seq, w.model_id, w.rf_label, w.flags, w.data)

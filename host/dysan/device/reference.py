@@ -12,7 +12,11 @@ what ``firmware/core/src/dysan_pipeline.c`` computes, from the host's own defini
   are bit-exact with); P's and D's decision is the first index of the largest int8 logit;
 * the round-robin candidates, the score horizon and the segment winner: :mod:`dysan.selection` (THE
   definition);
-* the output: the winner's S output on each window of its segment, in order, with consecutive ``seq``.
+* the output: the winner's S output on each window of its segment, in order, with consecutive ``seq``;
+  when the bundle's header has the jitter flag (its sanitizers were trained with ``dysan train --jitter``),
+  each output goes through :func:`dysan.jitter.apply_int8` with the device's seed
+  (:func:`dysan.jitter.device_seed` of its key) and the window's ``seq``, as ``dysan_app.c``'s ``emit``
+  does.
 
 A segment that the stream leaves incomplete is sent when the stream ends (``flush``): the device does that
 when it leaves the streaming mode. Only evaluated candidates run, one TFLM interpreter per model is reused,
@@ -32,12 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import contract, selection
+from .. import contract, jitter, selection
 from ..calibration import rf as rf_mod
 from ..errors import DysanError
 from ..export import bundle_format, model_image
 from ..features import calibration_features
 from ..preprocess import quantize_input
+from ..rundir import BundleDir
 
 FLAG_RETRANSMIT = 1
 FLAG_RF_LABEL_VALID = 2
@@ -75,9 +80,9 @@ class Bundle:
 
     def __init__(self, directory: str | Path, verify: bool = True) -> None:
         self.directory = Path(directory)
-        path = self.directory / "bundle.bin"
+        path = BundleDir(self.directory).image
         if not path.is_file():
-            raise DysanError(f"{self.directory}: no bundle.bin (export one with `dysan export`)")
+            raise DysanError(f"{self.directory}: no {path.name} (export one with `dysan export`)")
         self.image = path.read_bytes()
         self.header, self.table = bundle_format.unpack(self.image)
         self.image = self.image[: self.header["bundle_size"]]
@@ -95,9 +100,9 @@ class Bundle:
             self.tflite.append(files)
 
     def _manifest(self) -> dict:
-        path = self.directory / "manifest.json"
+        path = BundleDir(self.directory).manifest
         if not path.is_file():
-            raise DysanError(f"{self.directory}: no manifest.json")
+            raise DysanError(f"{self.directory}: no {path.name}")
         return json.loads(path.read_text())
 
     def _model_entries(self) -> Iterator[dict[str, str]]:
@@ -118,6 +123,16 @@ class Bundle:
     @property
     def n_classes(self) -> int:
         return int(self.header["n_classes"])
+
+    @property
+    def jitter(self) -> jitter.JitterParams | None:
+        """The on-device jitter the bundle asks for (its header's flag and amplitudes), or None."""
+        return bundle_format.jitter_params(self.header)
+
+    def s_output_zero_point(self, model: int) -> int:
+        """Zero point of model ``model``'s S output (its int8 quantization, from the manifest)."""
+        models = sorted(self.manifest["models"], key=lambda m: m.get("index", 0))
+        return int(models[model]["files"]["S"]["quantization"]["output"][1])
 
     @property
     def schedule(self) -> Schedule:
@@ -166,11 +181,17 @@ class ReferencePipeline:
     """What the device sends for a stream, computed on the host (see the module doc).
 
     ``rf_table``: the RF image the device holds (``calibration.rf`` table bytes); ``sensitive``: the stated
-    value; ``schedule``: what CONFIGURE set, or None for the bundle's defaults.
+    value; ``schedule``: what CONFIGURE set, or None for the bundle's defaults; ``jitter_seed``: the device's
+    jitter seed (:func:`dysan.jitter.device_seed` of its key), needed when the bundle has the jitter flag.
     """
 
-    def __init__(self, bundle: Bundle, rf_table: bytes, sensitive: int, schedule: Schedule | None = None) -> None:
+    def __init__(self, bundle: Bundle, rf_table: bytes, sensitive: int, schedule: Schedule | None = None,
+                 jitter_seed: int | None = None) -> None:
         self.bundle = bundle
+        if bundle.jitter is not None and jitter_seed is None:
+            raise DysanError("the bundle applies the on-device jitter: the reference needs the device's seed "
+                             "(dysan.jitter.device_seed of its key)")
+        self.jitter_seed = jitter_seed
         self.rf_table = bytes(rf_table)
         self.sensitive = int(sensitive)
         self.schedule = schedule or bundle.schedule
@@ -217,7 +238,21 @@ class ReferencePipeline:
             if out is None:
                 out = self._models.run(m, "S", q[w])
                 runs += 1
-            sent.append(SentWindow(first_seq + w, m, int(labels[w]), flags, out.astype(np.int8).tobytes()))
+            sent.append(SentWindow(first_seq + w, m, int(labels[w]), flags, self._emit(out, m, first_seq + w)))
         self.stats = {"windows": n, "candidates_scored": int(evaluated.sum()), "sanitizer_runs": runs,
                       "reused": n_sent - runs}
         return sent
+
+    def _emit(self, out: np.ndarray, model: int, seq: int) -> bytes:
+        """The bytes of a sent window: S's int8 output, through the on-device jitter when the bundle has it."""
+        params = self.bundle.jitter
+        if params is None:
+            return out.astype(np.int8).tobytes()
+        h = self.bundle.header
+        center = tuple(h[f"center{i}"] for i in range(contract.N_CHANNELS))
+        mult = tuple(h[f"mult{i}"] for i in range(contract.N_CHANNELS))
+        q = out.astype(np.int8).reshape(1, contract.WINDOW, contract.N_CHANNELS)
+        assert self.jitter_seed is not None
+        return jitter.apply_int8(q, center, mult, self.bundle.s_output_zero_point(model),
+                                 int(self.bundle.table[model]["s_out_ratio_q16"]), self.jitter_seed,
+                                 np.array([seq], dtype=np.uint64), params).tobytes()

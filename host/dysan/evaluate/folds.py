@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DysanError
+from ..rundir import RunDir
 from .runs import SPLIT_KEYS, TRAIN_KEYS, read_config
 
 JSON, PNG, HEADING = "folds.json", "folds.png", "Mean ± spread over folds"
@@ -40,8 +41,8 @@ def fold_runs(run_dir: Path, spec: str | None) -> list[Path]:
         n = int(spec)
         if n < 2:
             raise DysanError("--folds N needs N >= 2 (mean and spread of at least two folds)")
-        folder = run_dir / "folds"
-        found = sorted(p for p in folder.iterdir() if (p / "config.json").is_file()) if folder.is_dir() else []
+        folder = RunDir(run_dir).folds
+        found = RunDir(run_dir).fold_runs()
         runs = [run_dir, *found]
         folds = {read_config(r)["fold"]: r for r in reversed(runs)}  # the main run wins a duplicate fold
         ordered = [run_dir] + [r for f, r in sorted(folds.items()) if r != run_dir]

@@ -31,6 +31,7 @@ from .. import jsonio, ui
 from ..errors import DysanError
 from ..export.bundle_format import ScheduleDefaults
 from ..features import window_features
+from ..rundir import RESULTS, RunDir
 from ..tfutil import import_tf
 from ..train import grid as grid_mod
 from . import attackers, calib, figures, metrics, sanitize, streams, transforms
@@ -392,7 +393,11 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
              log: Callable[[str], None] = ui.info) -> dict:
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    ev = Evaluation(ctx, cfg, ctx.path / ctx.eval_name / "cache")
+    jit = sanitize.jitter_of(ctx)
+    if jit is not None:
+        log(f"the run was trained with --jitter: its sanitized windows are evaluated through the on-device jitter "
+            f"(±{jit.max_angle_deg:g}° rotation, 1 ± {jit.max_gain:g} gain), one secret seed per user")
+    ev = Evaluation(ctx, cfg, RunDir(ctx.path).eval_cache(ctx.transfer_name))
     families = cfg.attack.families
     strategies = select_strategies(ev, cfg)
     names = {s.name for s in strategies}
@@ -406,6 +411,7 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
         "models": [m.key for m in ctx.grid], "baselines": ctx.baseline_runs and [
             {k: v for k, v in b.items() if k != "config"} for b in ctx.baseline_runs],
         "config": cfg.to_dict(), "commands": commands or {},
+        "jitter": sanitize.jitter_info(ctx),
         "windows": {s: {"total": len(ev.sides[s]), "scored": int(ev.streams[s].scored.sum()),
                         "users": len(ev.streams[s].users)} for s in ev.sides},
         "calibration": {s: {**{k: v for k, v in ev.calibration[s].items() if k != "per_user"},
@@ -451,8 +457,8 @@ def evaluate(ctx: RunContext, cfg: EvalConfig, out_dir: Path, commands: dict | N
         write("dtw", dtw_table(ev, cfg), figures.dtw)
     results["artifacts"] = artifacts
     results["seconds"] = round(time.time() - t0, 1)
-    dump(out_dir / "results.json", results)
-    log(f"wrote {out_dir / 'results.json'} and {len(artifacts)} tables/figures in {results['seconds']:.0f} s")
+    dump(out_dir / RESULTS, results)
+    log(f"wrote {out_dir / RESULTS} and {len(artifacts)} tables/figures in {results['seconds']:.0f} s")
     return results
 
 
@@ -466,7 +472,7 @@ def write_folds(out_dir: Path, per_fold: list[dict], log: Callable[[str], None] 
     results = per_fold[0]
     results["folds_summary"] = {"json": folds.JSON, "png": folds.PNG, "heading": folds.HEADING, "n": table["n"],
                                 "folds": table["folds"], "runs": table["runs"]}
-    dump(out_dir / "results.json", results)
+    dump(out_dir / RESULTS, results)
     log(f"wrote {out_dir / folds.JSON}: mean ± std over {table['n']} folds {table['folds']}")
     return results
 

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import DysanError
+from ..rundir import RESULTS
 from ..train import grid as grid_mod
 from . import headline
 from .figures import task_label
@@ -125,6 +126,14 @@ def _transfer_facts(results: dict) -> list[list[str]]:
             ["judged on (transfer)", f"{t['data']} ({t['protocol']}, {t['subjects']} subjects): attackers and "
                                      f"analysts retrained on its sanitized training part, tested on its test part; "
                                      f"DySan(o) calibrated per user of this data{left}"]]
+
+
+def _jitter_fact(j: dict | None) -> str:
+    if not j:
+        return "no (trained without --jitter)"
+    return (f"yes: the sanitizers were trained through it, and their windows are evaluated as the device sends "
+            f"them — rotated by up to ±{j['max_angle_deg']:g}° per axis and scaled by 1 ± {j['max_gain']:g}, "
+            f"{j['seed']}, counter = {j['counter']}; applied to {j['applied_to']}")
 
 
 def _folds(results: dict, eval_dir: Path, out_dir: Path) -> str:
@@ -255,7 +264,7 @@ RENDER = {"main": _main, "fig3": _fig3, "fig7": _fig7, "table1": _table1, "table
 
 def render(eval_dir: Path, out_dir: Path, report_command: str | None = None) -> Path:
     """Write ``out_dir/report.html`` (and copy the figures there when ``out_dir`` is another folder)."""
-    results_path = eval_dir / "results.json"
+    results_path = eval_dir / RESULTS
     if not results_path.is_file():
         raise DysanError(f"{results_path} not found: run dysan evaluate first")
     results = json.loads(results_path.read_text())
@@ -285,6 +294,7 @@ def render(eval_dir: Path, out_dir: Path, report_command: str | None = None) -> 
         ["sensitive attribute", f"{results['attribute']} ({' / '.join(results['attribute_labels'])})"],
         ["activities", ", ".join(results["classes"])],
         ["models", f"{len(results['models'])} {results['family']} models, {results['epochs']} epochs"],
+        ["on-device jitter", _jitter_fact(results.get("jitter"))],
         ["baselines", ", ".join(m for b in results["baselines"] or [] for m in b["models"]) or "none"],
         *[[f"⚠ {', '.join(b['models'])}", "trained differently from the grid: " + "; ".join(b["differences"])]
           for b in results["baselines"] or [] if b.get("differences")],

@@ -31,6 +31,7 @@ import numpy as np
 from ..data import make_split, parse_spec, prepare
 from ..errors import DysanError
 from ..preprocess import Normalization
+from ..rundir import NETS, ModelDir, RunDir, eval_name
 from ..train import variants
 from ..train.grid import GridPoint
 
@@ -115,9 +116,14 @@ class RunContext:
         return {"fold": self.config["fold"], "folds": self.config["split"]["folds"], "seed": self.config["split_seed"]}
 
     @property
+    def transfer_name(self) -> str | None:
+        """The transfer data's name (None on the run's own split): what names the evaluation's folder."""
+        return self.transfer["name"] if self.transfer else None
+
+    @property
     def eval_name(self) -> str:
         """The run's sub-folder for this evaluation's outputs and caches: ``eval`` or ``eval-transfer-<name>``."""
-        return f"eval-transfer-{self.transfer['name']}" if self.transfer else "eval"
+        return eval_name(self.transfer_name)
 
     @property
     def n_act(self) -> int:
@@ -125,9 +131,9 @@ class RunContext:
 
 
 def read_config(run_dir: Path) -> dict:
-    path = run_dir / "config.json"
+    path = RunDir(run_dir).config
     if not path.is_file():
-        raise DysanError(f"{run_dir} is not a run directory (no config.json); train one with dysan train --out")
+        raise DysanError(f"{run_dir} is not a run directory (no {path.name}); train one with dysan train --out")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -141,8 +147,8 @@ def model_refs(run_dir: Path, config: dict, baseline: bool) -> list[ModelRef]:
     refs, missing = [], []
     for p in config["grid"]:
         point = GridPoint(float(p["alpha"]), float(p["lambda"]))
-        folder = run_dir / "models" / point.name
-        if not all((folder / f).is_file() for f in ("done.json", "S.keras", "P.keras", "D.keras")):
+        md = RunDir(run_dir).model(point.name)
+        if not md.is_complete():
             missing.append(point.name)
             continue
         if baseline:
@@ -151,7 +157,7 @@ def model_refs(run_dir: Path, config: dict, baseline: bool) -> list[ModelRef]:
             key = f"{loss}-{point.name}"
         else:
             label, key = point.name, point.name
-        refs.append(ModelRef(key=key, label=label, alpha=point.alpha, lam=point.lam, loss=loss, path=folder,
+        refs.append(ModelRef(key=key, label=label, alpha=point.alpha, lam=point.lam, loss=loss, path=md.path,
                              baseline=baseline))
     if missing:
         raise DysanError(f"{run_dir}: {len(missing)} model(s) not finished ({', '.join(missing[:4])}"
@@ -201,7 +207,7 @@ def open_run(run_dir: str | Path, data: str | None = None, protocol: str | None 
     norm = Normalization.from_dict(config["normalization"])
     if norm != Normalization.fit(ws.x[split.train]):
         raise DysanError(f"{spec}: the training windows' normalization differs from the run's")
-    with np.load(run_dir / "data.npz") as z:
+    with np.load(RunDir(run_dir).data) as z:
         arrays = {k: z[k] for k in ("x_train", "ya_train", "ys_train", "x_test", "ya_test", "ys_test")}
     sides = {}
     for name, idx in (("train", split.train), ("test", split.test)):
@@ -223,10 +229,7 @@ def open_run(run_dir: str | Path, data: str | None = None, protocol: str | None 
 
 def discover_baselines(run_dir: Path) -> list[Path]:
     """Baseline runs kept inside the run, ``RUN/baselines/<name>/`` (the documented place for them)."""
-    folder = run_dir / "baselines"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if (p / "config.json").is_file())
+    return RunDir(run_dir).baseline_runs()
 
 
 def add_baseline(ctx: RunContext, run_dir: str | Path) -> list[ModelRef]:
@@ -237,7 +240,7 @@ def add_baseline(ctx: RunContext, run_dir: str | Path) -> list[ModelRef]:
     if diff:
         raise DysanError(f"baseline {run_dir}: different {', '.join(diff)} from {ctx.path}")
     keys = [f"{a}_{s}" for s in ("train", "test") for a in ("x", "ya", "ys")]
-    with np.load(run_dir / "data.npz") as z, np.load(ctx.path / "data.npz") as main:  # the main run's: checked
+    with np.load(RunDir(run_dir).data) as z, np.load(RunDir(ctx.path).data) as main:  # the main run's: checked
         same = all(np.array_equal(z[k], main[k]) for k in keys)                    # equal to its split on open
     if not same:
         raise DysanError(f"baseline {run_dir}: its data.npz differs from {ctx.path}'s (another data source?)")
@@ -259,8 +262,8 @@ def add_baseline(ctx: RunContext, run_dir: str | Path) -> list[ModelRef]:
 def network_signature(model_dir: Path) -> list:
     """The layers of S, P and D (type, activation, widths) as saved: two runs of one code base match."""
     out = []
-    for name in ("S", "P", "D"):
-        with zipfile.ZipFile(model_dir / f"{name}.keras") as z:
+    for name in NETS:
+        with zipfile.ZipFile(ModelDir(model_dir).keras(name)) as z:  # the .keras file's config, not the run's
             layers = json.loads(z.read("config.json"))["config"]["layers"]
         out.append([(la["class_name"], la["config"].get("activation"), la["config"].get("filters"),
                      la["config"].get("units"), la["config"].get("kernel_size")) for la in layers])

@@ -8,10 +8,15 @@ Layout (little-endian, 4-byte aligned, offsets from the start of the bundle)::
 
     header    HEADER_FIELDS (128 bytes): magic "DYSB", version, sizes, contract constants, normalization
               (per-channel center and int multiplier, the sanitizers' shared int8 input zero point),
-              schedule defaults, model table offset
+              schedule defaults, model table offset, flags and the on-device jitter's amplitudes
     models    n_models x MODEL_FIELDS (32 bytes): α and λ in thousandths, offset and size of the S, P and D
-              model images (``dysan.export.model_image``)
+              model images (``dysan.export.model_image``), S's output / input scale ratio (Q16, for the jitter)
     images    the model images, each 4-byte aligned
+
+Flags: ``FLAG_JITTER`` — the sanitizers were trained through the on-device jitter (``dysan train --jitter``,
+:mod:`dysan.jitter`), so the device applies it to every window it sends, with the amplitudes
+``jitter_angle_q14`` / ``jitter_gain_q14`` and each model's ``s_out_ratio_q16``. A bundle without the flag
+has zeros there (the words were reserved, zero, in earlier bundles of this version) and is sent as before.
 
 The constants below are the single definition; :func:`render_c_header` writes
 ``firmware/core/include/dysan_bundle_format.h`` (registered in :mod:`dysan.codegen`).
@@ -30,6 +35,9 @@ VERSION = 1
 ALIGN = 4
 MAX_MODELS = 64
 MAX_CLASSES = 16
+FLAG_JITTER = 0x1
+"""Header flag: apply the on-device jitter (:mod:`dysan.jitter`) to every sent window."""
+KNOWN_FLAGS = FLAG_JITTER
 
 HEADER_FIELDS: tuple[tuple[str, str], ...] = (
     ("magic", "I"),
@@ -65,9 +73,9 @@ HEADER_FIELDS: tuple[tuple[str, str], ...] = (
     ("score_y_q15", "H"),
     ("max_arena", "I"),
     ("bundle_id", "I"),
-    ("reserved0", "I"),
-    ("reserved1", "I"),
-    ("reserved2", "I"),
+    ("flags", "I"),
+    ("jitter_angle_q14", "I"),
+    ("jitter_gain_q14", "I"),
     ("reserved3", "I"),
     ("reserved4", "I"),
 )
@@ -80,7 +88,7 @@ MODEL_FIELDS: tuple[tuple[str, str], ...] = (
     ("p_size", "I"),
     ("d_off", "I"),
     ("d_size", "I"),
-    ("reserved", "I"),
+    ("s_out_ratio_q16", "I"),
 )
 
 
@@ -124,6 +132,9 @@ class BundleModel:
     s_image: bytes
     p_image: bytes
     d_image: bytes
+    s_out_ratio_q16: int = 0
+    """S's output scale / the shared input scale, Q16 (:func:`dysan.jitter.ratio_q16`): needed with the
+    jitter only (0 otherwise)."""
 
 
 def _align(n: int) -> int:
@@ -132,9 +143,13 @@ def _align(n: int) -> int:
 
 def pack(models: list[BundleModel], n_classes: int, center: tuple[int, ...], multipliers: tuple[int, ...],
          input_zp: int, default_model: int, schedule: ScheduleDefaults, max_arena: int, bundle_id: int,
-         sensitive_classes: int = 2) -> bytes:
+         sensitive_classes: int = 2, jitter=None) -> bytes:
     """Assemble a bundle image (see the module doc). ``sensitive_classes``: values of the sensitive attribute
-    (every D outputs that many logits; 2 for gender or the two SisFall age groups)."""
+    (every D outputs that many logits; 2 for gender or the two SisFall age groups). ``jitter``: the
+    :class:`dysan.jitter.JitterParams` the sanitizers were trained with (sets ``FLAG_JITTER``; every model
+    then needs its ``s_out_ratio_q16``), or None."""
+    if jitter is not None and any(m.s_out_ratio_q16 <= 0 for m in models):
+        raise DysanError("a jitter bundle needs every model's S output / input scale ratio")
     if not 2 <= sensitive_classes <= MAX_CLASSES:
         raise DysanError(f"a bundle supports 2..{MAX_CLASSES} sensitive values, got {sensitive_classes}")
     if not 1 <= len(models) <= MAX_MODELS:
@@ -147,7 +162,8 @@ def pack(models: list[BundleModel], n_classes: int, center: tuple[int, ...], mul
     offset = _align(models_off + MODEL_SIZE * len(models))
     table, blobs = [], []
     for m in models:
-        entry = {"alpha_milli": round(m.alpha * 1000), "lambda_milli": round(m.lam * 1000), "reserved": 0}
+        entry = {"alpha_milli": round(m.alpha * 1000), "lambda_milli": round(m.lam * 1000),
+                 "s_out_ratio_q16": m.s_out_ratio_q16 if jitter is not None else 0}
         for key, image in (("s", m.s_image), ("p", m.p_image), ("d", m.d_image)):
             entry[f"{key}_off"] = offset
             entry[f"{key}_size"] = len(image)
@@ -163,7 +179,10 @@ def pack(models: list[BundleModel], n_classes: int, center: tuple[int, ...], mul
         "segment": schedule.segment, "candidates": schedule.candidates, "sensitive_classes": sensitive_classes,
         "score_x_q15": schedule.score_x_q15, "score_y_q15": schedule.score_y_q15, "max_arena": max_arena,
         "bundle_id": bundle_id & 0xFFFFFFFF,
-        **{f"reserved{i}": 0 for i in range(5)},
+        "flags": FLAG_JITTER if jitter is not None else 0,
+        "jitter_angle_q14": jitter.max_angle_q14 if jitter is not None else 0,
+        "jitter_gain_q14": jitter.max_gain_q14 if jitter is not None else 0,
+        **{f"reserved{i}": 0 for i in range(3, 5)},
     }
     for i in range(contract.N_CHANNELS):
         header[f"center{i}"] = int(center[i])
@@ -188,6 +207,8 @@ def unpack(image: bytes) -> tuple[dict, list[dict]]:
         raise DysanError("not a DySan bundle image (or another format version)")
     if header["bundle_size"] > len(image):
         raise DysanError("bundle image truncated")
+    if header["flags"] & ~KNOWN_FLAGS:
+        raise DysanError(f"bundle flags 0x{header['flags']:x}: unknown to this version")
     models = []
     for i in range(header["n_models"]):
         values = struct.unpack_from(_fmt(MODEL_FIELDS), image, header["models_off"] + i * MODEL_SIZE)
@@ -201,6 +222,18 @@ def unpack(image: bytes) -> tuple[dict, list[dict]]:
     return header, models
 
 
+def jitter_params(header: dict):
+    """The :class:`dysan.jitter.JitterParams` a bundle header asks the device to apply, or None."""
+    if not header["flags"] & FLAG_JITTER:
+        return None
+    from ..jitter import JitterParams
+
+    try:
+        return JitterParams.from_q14(header["jitter_angle_q14"], header["jitter_gain_q14"])
+    except ValueError as exc:
+        raise DysanError(f"bundle jitter amplitudes: {exc}") from None
+
+
 def render_c_header() -> str:
     out = [
         "/* GENERATED by `dysan codegen` from host/dysan/export/bundle_format.py -- do not edit. */",
@@ -212,6 +245,8 @@ def render_c_header() -> str:
         f"#define DYSAN_BUNDLE_ALIGN {ALIGN}u",
         f"#define DYSAN_BUNDLE_MAX_MODELS {MAX_MODELS}u",
         f"#define DYSAN_BUNDLE_MAX_CLASSES {MAX_CLASSES}u",
+        f"#define DYSAN_BUNDLE_FLAG_JITTER 0x{FLAG_JITTER:X}u /* apply the on-device jitter to sent windows */",
+        f"#define DYSAN_BUNDLE_KNOWN_FLAGS 0x{KNOWN_FLAGS:X}u",
         "",
     ]
     for prefix, fields, size in (("HDR", HEADER_FIELDS, HEADER_SIZE), ("MODEL", MODEL_FIELDS, MODEL_SIZE)):

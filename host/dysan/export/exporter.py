@@ -19,15 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from .. import contract, ui
+from .. import contract, jitter, nets, ui
 from ..errors import DysanError
 from ..preprocess import Normalization
+from ..rundir import BundleDir, RunDir
 from ..train.grid import GridPoint
 from . import bundle_format, model_image, quantize
 
@@ -37,16 +38,15 @@ CALIBRATION_WINDOWS = 400
 Measured on the SisFall grid, every evaluation window: 2000 windows improved the three models that were worst
 with 400, but over all 36 it was worse (own-P / own-D vs float: mean 0.52 / 0.43 pt against 0.43 / 0.32, three
 models over 1 pt against one), so 400 stays."""
-INPUT_RANGE_PERCENTILE = 100.0
+INPUT_RANGE_PERCENTILE = 99.99
 """``--input-range-percentile``: the calibration windows are clipped to their [100 − p, p] percentiles (over all
 values) before conversion, so the int8 input range (and every activation range after it) ignores the rarest
-extremes; the device saturates those samples (``quantize_input`` clips to int8). 100 keeps min/max (the
-default). Why it exists: most of the int8-vs-float loss of own-P / own-D is the input quantization itself, and
-min/max over 400 SisFall windows with falls spans ±12 σ (step 0.099 σ). On the four fully trained SisFall points
-a0.10_l0.10–l0.40 (every evaluation window, docs/export.md) 99.99 lowered own-P / own-D max 0.88 / 0.83 pt to
-0.48 / 0.68, and on a 4-point new-users SisFall grid `dysan export --verify` passed with 99.99 (own-P/D max
-0.59 pt) and failed with min/max (1.27 pt); on the 2-epoch synthetic test grid (300 windows) it read 1.33 pt, so
-it is not the default until the full grid confirms it."""
+extremes; the device saturates those samples (``quantize_input`` clips to int8); 100 keeps min/max. Why 99.99 is
+the default: most of the int8-vs-float loss of own-P / own-D is the input quantization itself, and min/max over
+400 SisFall windows with falls spans ±12 σ (step 0.099 σ). On the full 36-point SisFall grid (every one of its
+5,883 evaluation windows, docs/export.md) `dysan export --verify` passes with 99.99 (own-P max 0.66 pt, own-D
+max 0.99 pt), where min/max had failed on one D (1.07 pt); on a 4-point new-users grid 99.99 passed (0.59 pt)
+and min/max failed (1.27 pt)."""
 
 
 def _sha256(data: bytes) -> str:
@@ -54,30 +54,27 @@ def _sha256(data: bytes) -> str:
 
 
 def load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], list[GridPoint]]:
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise DysanError(f"{run_dir}: not a run directory (no config.json; train one with `dysan train`)")
-    config = json.loads(cfg_path.read_text())
-    with np.load(run_dir / "data.npz") as z:
+    rd = RunDir(run_dir)
+    if not rd.is_run():
+        raise DysanError(f"{run_dir}: not a run directory (no {rd.config.name}; train one with `dysan train`)")
+    config = json.loads(rd.config.read_text())
+    with np.load(rd.data) as z:
         arrays = {k: z[k] for k in z.files}
     points = [GridPoint(p["alpha"], p["lambda"]) for p in config["grid"]]
-    missing = [p.name for p in points if not (run_dir / "models" / p.name / "done.json").exists()]
+    missing = [p.name for p in points if not rd.model(p.name).is_done()]
     if missing:
         raise DysanError(f"{run_dir}: {len(missing)} grid point(s) not trained yet ({', '.join(missing[:4])}...); "
                          "rerun the same `dysan train` command to finish them")
     return config, arrays, points
 
 
-def builders(config: dict) -> dict[str, partial]:
-    from ..nets import device
-
+def builders(config: dict) -> dict[str, Callable]:
+    """The run's S, P, D constructors (:func:`dysan.nets.builders`), refused for a host-only family."""
     train = config["train"]
-    if train["family"] != "device":
+    if train["family"] not in nets.ON_DEVICE:
         raise DysanError(f"the {train['family']} family is host-only (its ops and size do not fit the device); "
                          "export a --family device run")
-    n_act = len(config["classes"])
-    return {"S": partial(device.sanitizer, train["width"]), "P": partial(device.predictor, n_act),
-            "D": partial(device.discriminator, 2)}
+    return nets.builders(train["family"], len(config["classes"]), width=train["width"])
 
 
 def _score_default_model(outputs: dict[str, dict], y_act: np.ndarray, y_sens: np.ndarray,
@@ -111,6 +108,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, schedule: bundle_format
     import keras
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    rd, bd = RunDir(run_dir), BundleDir(out_dir)
     schedule = schedule or bundle_format.ScheduleDefaults()
     config, arrays, points = load_run(run_dir)
     build = builders(config)
@@ -125,8 +123,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, schedule: bundle_format
     s_input_quant = None
     with progress(f"exporting {len(points)} grid points to int8", len(points)) as step:
         for point in points:
-            src = run_dir / "models" / point.name
-            float_models = {k: keras.models.load_model(src / f"{k}.keras", compile=False) for k in "SPD"}
+            src = rd.model(point.name)
+            float_models = {k: keras.models.load_model(src.keras(k), compile=False) for k in "SPD"}
             s_b1 = quantize.rebuild_batch1(float_models["S"], build["S"])
             s_flat = quantize.convert(s_b1, calib)
             q_s = quantize.io_quant(s_flat)
@@ -141,17 +139,17 @@ def export_run(run_dir: str | Path, out_dir: str | Path, schedule: bundle_format
                 b1 = quantize.rebuild_batch1(float_models[k], build[k])
                 flats[k] = quantize.convert(b1, s_out, input_quant=q_s["output"])
             images = {k: model_image.image_from_tflite(v) for k, v in flats.items()}
-            target = out_dir / point.name
-            target.mkdir(exist_ok=True)
+            bd.tflite(point.name, "S").parent.mkdir(exist_ok=True)
             files = {}
             for k, flat in flats.items():
-                (target / f"{k}.tflite").write_bytes(flat)
-                files[k] = {"path": f"{point.name}/{k}.tflite", "sha256": _sha256(flat), "bytes": len(flat),
+                bd.tflite(point.name, k).write_bytes(flat)
+                files[k] = {"path": bd.tflite_name(point.name, k), "sha256": _sha256(flat), "bytes": len(flat),
                             "quantization": quantize.io_quant(flat), **_image_report(images[k])}
             models_meta.append({"index": len(models_meta), "name": point.name, "alpha": point.alpha,
                                 "lambda": point.lam, "files": files})
             bundle_models.append(bundle_format.BundleModel(point.alpha, point.lam, images["S"].data,
-                                                           images["P"].data, images["D"].data))
+                                                           images["P"].data, images["D"].data,
+                                                           jitter.ratio_q16(q_s["output"][0], q_s["input"][0])))
             sample = x_train[: min(2048, len(x_train))]
             s_float = float_models["S"].predict(sample, batch_size=256, verbose=0)
             outputs[point.name] = {
@@ -167,10 +165,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, schedule: bundle_format
     max_arena = max(f["arena_bytes"] for m in models_meta for f in m["files"].values())
     bundle_id = int.from_bytes(hashlib.sha256(json.dumps(models_meta, sort_keys=True).encode()).digest()[:4],
                                "little")
+    train_cfg = config.get("train", {})
+    jitter_params = (jitter.JitterParams(train_cfg.get("jitter_angle", 10.0), train_cfg.get("jitter_gain", 0.1))
+                     if train_cfg.get("jitter") else None)
     bundle = bundle_format.pack(bundle_models, n_classes=len(config["classes"]), center=norm.center,
                                 multipliers=multipliers, input_zp=s_input_quant[1], default_model=default_model,
-                                schedule=schedule, max_arena=max_arena, bundle_id=bundle_id)
-    (out_dir / "bundle.bin").write_bytes(bundle)
+                                schedule=schedule, max_arena=max_arena, bundle_id=bundle_id, jitter=jitter_params)
+    bd.image.write_bytes(bundle)
     population = write_calibration_population(out_dir, x_train, arrays["ya_train"], norm, len(config["classes"]))
     manifest = {
         "format_version": MANIFEST_VERSION,
@@ -188,24 +189,27 @@ def export_run(run_dir: str | Path, out_dir: str | Path, schedule: bundle_format
         "normalization": {**norm.to_dict(), "multipliers": list(multipliers), "input_scale": s_input_quant[0],
                           "input_zero_point": s_input_quant[1]},
         "schedule": asdict(schedule),
+        "jitter": None if jitter_params is None else {
+            "max_angle_deg": jitter_params.max_angle_deg, "max_gain": jitter_params.max_gain,
+            "max_angle_q14": jitter_params.max_angle_q14, "max_gain_q14": jitter_params.max_gain_q14},
         "calibration": {"windows": len(calib), "input_range_percentile": input_percentile,
                         "clipped_to": calib_range},
         "default_model": default_model,
         "fixed_model_table": fixed_table,
-        "bundle": {"path": "bundle.bin", "sha256": _sha256(bundle), "bytes": len(bundle), "id": bundle_id,
+        "bundle": {"path": bd.IMAGE, "sha256": _sha256(bundle), "bytes": len(bundle), "id": bundle_id,
                    "max_arena_bytes": max_arena},
         "models": models_meta,
         "calibration_population": population,
         "seconds": round(time.time() - t0, 1),
     }
     c_text = render_bundle_c(bundle, manifest)
-    (out_dir / "dysan_bundle.c").write_text(c_text)
-    manifest["files"] = {"dysan_bundle.c": _sha256(c_text.encode())}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    bd.c_source.write_text(c_text)
+    manifest["files"] = {bd.C_SOURCE: _sha256(c_text.encode())}
+    bd.manifest.write_text(json.dumps(manifest, indent=2))
     if c_out is not None:
         c_dir = Path(c_out)
         c_dir.mkdir(parents=True, exist_ok=True)
-        (c_dir / "dysan_bundle.c").write_text(c_text)
+        (c_dir / bd.C_SOURCE).write_text(c_text)
     return manifest
 
 
@@ -218,9 +222,9 @@ def write_calibration_population(out_dir: Path, x_train: np.ndarray, y_train: np
     counts = np.rint(norm.denormalize(x_train))
     counts = np.clip(counts, contract.INT16_MIN, contract.INT16_MAX).astype(np.int16)
     pop = rf.Population.from_windows(counts, y_train, n_classes)
-    path = out_dir / rf.POPULATION_FILE
+    path = BundleDir(out_dir).population
     pop.save(path)
-    return {"path": rf.POPULATION_FILE, "sha256": _sha256(path.read_bytes()), "windows": len(pop),
+    return {"path": path.name, "sha256": _sha256(path.read_bytes()), "windows": len(pop),
             "features": int(pop.features.shape[1]), "rf_version": rf.VERSION}
 
 

@@ -44,6 +44,7 @@ from ..classifiers import RFClassifier, to_int16
 from ..errors import DysanError
 from ..features import window_features
 from ..preprocess import Normalization, quantize_input
+from ..rundir import BundleDir, RunDir
 from ..tfutil import import_tf, quiet
 
 ANALYST_TRAIN_WINDOWS = 6000
@@ -156,9 +157,10 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | Non
     import keras
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    manifest = json.loads((out_dir / "manifest.json").read_text())
-    config = json.loads((run_dir / "config.json").read_text())
-    with np.load(run_dir / "data.npz") as z:
+    rd = RunDir(run_dir)
+    manifest = json.loads(BundleDir(out_dir).manifest.read_text())
+    config = json.loads(rd.config.read_text())
+    with np.load(rd.data) as z:
         x_test, ya, ys = z["x_test"], z["ya_test"], z["ys_test"]
         x_train, ya_tr, ys_tr = z["x_train"], z["ya_train"], z["ys_train"]
     if len(x_test) == 0:
@@ -177,8 +179,8 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | Non
     x_train_q = quantize_input(train_counts, tuple(nm["center"]), tuple(nm["multipliers"]), nm["input_zero_point"])
     per_model = []
     for m in manifest["models"]:
-        src = run_dir / "models" / m["name"]
-        fl = {k: keras.models.load_model(src / f"{k}.keras", compile=False) for k in "SPD"}
+        src = rd.model(m["name"])
+        fl = {k: keras.models.load_model(src.keras(k), compile=False) for k in "SPD"}
         q = {k: Int8Model((out_dir / m["files"][k]["path"]).read_bytes(), with_tflite=True) for k in "SPD"}
         lsb, over, per_op = {}, {}, {}
         s_q, s_l, per_op["S"] = q["S"].run_both(x_q)
@@ -194,6 +196,8 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | Non
             "P_float": float((p_f == ya_f).mean()), "P_int8": float((p_q.argmax(1) == ya_f).mean()),
             "D_float": float((d_f == ys_f).mean()), "D_int8": float((d_q.argmax(1) == ys_f).mean()),
         }
+        # windows whose label int8 and float disagree on: the pool the accuracy difference is drawn from
+        flips = {"P": int((p_q.argmax(1) != p_f).sum()), "D": int((d_q.argmax(1) != d_f).sum())}
         # Outside analysts on what a service would receive (sanitized windows in counts), each trained on the
         # kind of output it is tested on (the check); plus the float analyst under another seed (the check's
         # noise floor) and the float analyst shown int8 output (domain shift, reported only).
@@ -228,7 +232,7 @@ def verify_export(run_dir: str | Path, out_dir: str | Path, n_windows: int | Non
         per_model.append({"model": m["name"], "max_lsb_tflm_vs_tflite": lsb, "outputs_over_limit": over,
                           "tflm_vs_tflite_per_op": per_op,
                           "outputs_compared": {"S": int(s_q.size), "P": int(p_q.size), "D": int(d_q.size)},
-                          "accuracy": acc,
+                          "accuracy": acc, "label_flips": flips,
                           "analysts": analysts, "differences": diffs})
         if progress is not None:
             progress(m["name"])

@@ -2,19 +2,21 @@
 
 MACs are counted from the layers' shapes (one multiply-accumulate per weight use; pooling and adds cost
 none). int8 bytes are *measured*: each network is converted to full-int8 TFLite (random calibration
-windows) and its constant tensors — int8 weights, int32 biases — are summed. The grid total is 36 x
-(S + P + D), the full grid's parameter memory on the device.
+windows) and its constant tensors — int8 weights, int32 biases — are summed. The grid total is the full
+grid's points (36) x (S + P + D), the full grid's parameter memory on the device.
+
+The networks sit below training and export, so this module imports neither: the caller passes the size of
+the full grid (:func:`dysan.train.grid.full_grid`) and the int8 measurement
+(:func:`dysan.export.size_report.int8_sizes`).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import numpy as np
 
-from .. import contract
-from ..train.grid import full_grid
-from . import device, paper
+from . import builders, device
 
 
 def layer_macs(model) -> int:
@@ -37,30 +39,18 @@ def layer_macs(model) -> int:
     return int(total)
 
 
-def builders(family: str, n_act: int, width: int = device.DEFAULT_WIDTH) -> dict[str, partial]:
-    if family == "device":
-        return {"S": partial(device.sanitizer, width), "P": partial(device.predictor, n_act),
-                "D": partial(device.discriminator, 2)}
-    return {"S": partial(paper.sanitizer), "P": partial(paper.predictor, n_act), "D": partial(paper.discriminator, 2)}
-
-
-def summarize(families: tuple[str, ...] = ("device", "paper"), n_act: int = 4, width: int = device.DEFAULT_WIDTH,
-              measure_int8: bool = True) -> dict:
-    from ..export import quantize
-
-    grid_size = len(full_grid())
-    rng = np.random.default_rng(0)
-    calib = rng.standard_normal((64, contract.WINDOW, contract.N_CHANNELS)).astype(np.float32)
+def summarize(grid_size: int, families: tuple[str, ...] = ("device", "paper"), n_act: int = 4,
+              width: int = device.DEFAULT_WIDTH, int8_sizes: Callable[[object], dict[str, int]] | None = None) -> dict:
+    """Every network of ``families``: parameters and MACs, plus ``int8_sizes(model)`` (``int8_bytes``,
+    ``tflite_bytes`` of the batch-1 model) when given; totals per grid point and for ``grid_size`` points."""
     out: dict = {"grid_points": grid_size, "n_activity_classes": n_act, "families": {}}
     for family in families:
         rows = {}
-        for name, build in builders(family, n_act, width).items():
+        for name, build in builders(family, n_act, width=width).items():
             model = build(batch_size=1)
             row = {"parameters": int(model.count_params()), "macs_per_window": layer_macs(model)}
-            if measure_int8:
-                flat = quantize.convert(model, calib)
-                row["int8_bytes"] = quantize.constant_bytes(flat)
-                row["tflite_bytes"] = len(flat)
+            if int8_sizes is not None:
+                row.update(int8_sizes(model))
             rows[name] = row
         triple = {k: sum(r[k] for r in rows.values()) for k in rows["S"]}
         out["families"][family] = {

@@ -8,7 +8,8 @@ fails when the table changes without regeneration. The C mirrors the Python code
   disagrees with the size (``DYSAN_ERR_BAD_LENGTH``);
 * ``*_pack`` refuses what the receiver would refuse, and never writes past ``cap``.
 
-Everything is byte-wise little-endian (no struct overlays, no alignment or host-endianness assumptions).
+Everything is byte-wise little-endian through ``firmware/core/include/dysan_le.h``, the core's one copy of
+those reads and writes (no struct overlays, no alignment or host-endianness assumptions).
 Array dimensions derived from the contract are written with the ``dysan_contract.h`` macros, and a static
 assertion ties each to the value the Python side used.
 """
@@ -102,18 +103,18 @@ def _get(f: Field, base: str, off: str) -> str:
     """C expression reading field ``f``'s element at ``base[off]``."""
     if f.type.name == "u8":
         return f"{base}[{off}]"
-    return f"dysan_get_{f.type.name}({base} + {off})"
+    return f"dysan_le_get_{f.type.name}({base} + {off})"
 
 
 def _put(f: Field, base: str, off: str, v: str) -> str:
     """C statement writing ``v`` as field ``f``'s element at ``base[off]``."""
     return {
         "u8": f"{base}[{off}] = {v};",
-        "u16": f"dysan_put_u16({base} + {off}, {v});",
-        "u32": f"dysan_put_u32({base} + {off}, {v});",
-        "u64": f"dysan_put_u64({base} + {off}, {v});",
+        "u16": f"dysan_le_put_u16({base} + {off}, {v});",
+        "u32": f"dysan_le_put_u32({base} + {off}, {v});",
+        "u64": f"dysan_le_put_u64({base} + {off}, {v});",
         "i8": f"{base}[{off}] = (uint8_t){v};",
-        "i16": f"dysan_put_u16({base} + {off}, (uint16_t){v});",
+        "i16": f"dysan_le_put_i16({base} + {off}, {v});",
     }[f.type.name]
 
 
@@ -242,60 +243,6 @@ def render_h() -> str:
 
 
 # ---------------------------------------------------------------------------------------------- source
-_HELPERS = """\
-static void dysan_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void dysan_put_u32(uint8_t *p, uint32_t v)
-{
-    for (unsigned i = 0; i < 4u; ++i) {
-        p[i] = (uint8_t)(v >> (8u * i));
-    }
-}
-
-static void dysan_put_u64(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8u; ++i) {
-        p[i] = (uint8_t)(v >> (8u * i));
-    }
-}
-
-static uint16_t dysan_get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (uint16_t)(p[1] << 8));
-}
-
-static uint32_t dysan_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t dysan_get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8u; ++i) {
-        v |= (uint64_t)p[i] << (8u * i);
-    }
-    return v;
-}
-
-/* Two's complement without implementation-defined unsigned -> signed conversions. */
-static int8_t dysan_get_i8(const uint8_t *p)
-{
-    return (int8_t)((int)p[0] - ((p[0] & 0x80u) ? 256 : 0));
-}
-
-static int16_t dysan_get_i16(const uint8_t *p)
-{
-    uint16_t u = dysan_get_u16(p);
-    return (int16_t)((int32_t)u - ((u & 0x8000u) ? 65536 : 0));
-}
-"""
-
-
 def _unpack_fn(m: Message) -> list[str]:
     n = _lower(m)
     var = m.var_field
@@ -498,28 +445,16 @@ def render_c() -> str:
         asserts.append(
             f'_Static_assert({_macro(m, "MAX_SIZE")} <= DYSAN_MSG_MAX_PAYLOAD, "{m.name} too large");'
         )
-    helpers = [b for b in _HELPERS.split("\n\n") if _helper_name(b) + "(" in text]
-    if any("dysan_get_i16(" in b for b in helpers) and not any(
-        _helper_name(b) == "dysan_get_u16" for b in helpers
-    ):
-        helpers.insert(0, next(b for b in _HELPERS.split("\n\n") if _helper_name(b) == "dysan_get_u16"))
     out = [
         HEADER,
         '#include "dysan_msg.h"',
         "",
         "#include <string.h>",
         "",
-        *asserts,
+        '#include "dysan_le.h" /* little-endian reads and writes: firmware/core/include */',
         "",
-        "\n\n".join(helpers).rstrip("\n"),
+        *asserts,
         "",
         text,
     ]
     return "\n".join(out)
-
-
-def _helper_name(block: str) -> str:
-    for line in block.splitlines():
-        if line.startswith("static "):
-            return line.split("(")[0].split()[-1]
-    return ""

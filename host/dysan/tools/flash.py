@@ -39,6 +39,7 @@ from pathlib import Path
 from .. import boards
 from ..device.provision import SECRET_UMASK, Identity, build_page, render_c_image, tighten_tree, write_secret
 from ..errors import DysanError
+from ..rundir import BundleDir
 from . import emulator, keystore, uf2
 
 REPO = Path(__file__).resolve().parents[3]
@@ -127,17 +128,18 @@ def boards_root() -> Path:
 
 def bundle_id(bundle: Path) -> str:
     """First 8 hex digits of the bundle image's SHA-256 (names its build folder)."""
-    return hashlib.sha256((bundle / "bundle.bin").read_bytes()).hexdigest()[:8]
+    return hashlib.sha256(BundleDir(bundle).image.read_bytes()).hexdigest()[:8]
 
 
 def _check_bundle(bundle: Path) -> None:
-    for name in ("bundle.bin", "manifest.json", "dysan_bundle.c"):
-        if not (bundle / name).is_file():
-            raise DysanError(f"{bundle}: no {name} (export a bundle with `dysan export RUN --out {bundle}`)")
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    want = manifest.get("files", {}).get("dysan_bundle.c")
-    if want and hashlib.sha256((bundle / "dysan_bundle.c").read_bytes()).hexdigest() != want:
-        raise DysanError(f"{bundle}/dysan_bundle.c does not match the manifest (edited or stale export?)")
+    bd = BundleDir(bundle)
+    for path in (bd.image, bd.manifest, bd.c_source):
+        if not path.is_file():
+            raise DysanError(f"{bundle}: no {path.name} (export a bundle with `dysan export RUN --out {bundle}`)")
+    manifest = json.loads(bd.manifest.read_text())
+    want = manifest.get("files", {}).get(bd.C_SOURCE)
+    if want and hashlib.sha256(bd.c_source.read_bytes()).hexdigest() != want:
+        raise DysanError(f"{bd.c_source} does not match the manifest (edited or stale export?)")
 
 
 def esp32_offsets(partitions_csv: Path) -> dict[str, int]:
@@ -170,8 +172,8 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
     if t in EMULATED:
         build = f"build/flash-{bundle_id(bundle)}" if bundle is not None else "build"
         if bundle is not None:
-            gen = fw / build / "generated" / "dysan_bundle.c"
-            steps.append(Step("write", f"copy {bundle / 'dysan_bundle.c'} to {gen} (the default bundle, linked in)",
+            gen = fw / build / "generated" / BundleDir.C_SOURCE
+            steps.append(Step("write", f"copy {BundleDir(bundle).c_source} to {gen} (the default bundle, linked in)",
                               path=gen))
         steps.append(Step("run", "build", ["make", "-C", "firmware", f"BUILD={build}", f"-j{opts.jobs}",
                                            "qemu" if t == "qemu" else "host"], cwd=repo))
@@ -248,8 +250,9 @@ def make_plan(opts: FlashOptions, repo: Path = REPO) -> FlashPlan:
             f"0x{offsets['factory']:x}", str(pio_build / "firmware.bin"),
             f"0x{offsets['dysan_prov']:x}", str(prov)], cwd=repo))
     if bundle is not None:
-        steps.append(Step("upload", f"upload {bundle / 'bundle.bin'} over {upload_port} (signed BUNDLE_BEGIN/COMMIT, "
-                          "after the board boots)", path=bundle / "bundle.bin"))
+        image = BundleDir(bundle).image
+        steps.append(Step("upload", f"upload {image} over {upload_port} (signed BUNDLE_BEGIN/COMMIT, "
+                          "after the board boots)", path=image))
     else:
         plan.notes.append("no --bundle: the board runs no sanitizer until a bundle is uploaded")
     plan.notes.append("PlatformIO and the board tools are not run in CI: this path is verified as a dry run only")
@@ -378,10 +381,10 @@ def _missing_tool(tool: str) -> str:
 
 
 def _write(st: Step, plan: FlashPlan, identity: Identity) -> None:
-    if st.path is not None and st.path.name == "dysan_bundle.c":
+    if st.path is not None and st.path.name == BundleDir.C_SOURCE:
         assert plan.bundle is not None
         st.path.parent.mkdir(parents=True, exist_ok=True)
-        src = (plan.bundle / "dysan_bundle.c").read_bytes()
+        src = BundleDir(plan.bundle).c_source.read_bytes()
         if not st.path.exists() or st.path.read_bytes() != src:
             st.path.write_bytes(src)
     elif st.path is not None and st.path.name == "dysan_identity.c":
@@ -419,7 +422,7 @@ def _upload(plan: FlashPlan, key_file: Path) -> None:
     assert plan.bundle is not None
     with DeviceLink(plan.port, key_file=key_file, require_key=True, timeout=30.0) as link:
         assert link.session is not None
-        link.session.upload_bundle((plan.bundle / "bundle.bin").read_bytes())
+        link.session.upload_bundle(BundleDir(plan.bundle).image.read_bytes())
 
 
 def stop_emulators(device_id: str | None = None) -> list[emulator.Emulator]:

@@ -3,11 +3,12 @@
 Every device verb takes ``--port`` as a transport spec (``socket://127.0.0.1:PORT`` for QEMU or the host build,
 ``/dev/ttyACM0``, ``ble:NAME``) and goes through :func:`connect`, which
 
-1. opens the transport (:func:`dysan.transport.open_transport`), with two local twists:
-   ``socket://`` links are opened without pyserial's input reset (it drops whatever the device sent while
-   the connection was being set up -- QEMU starts the CPU when we connect, so that is its banner; see
-   :func:`dysan.device.open_socket_link`), and ``ble:NAME?backend=bumble&hci=virtual`` reaches a virtual
-   BLE peripheral registered in this process (:mod:`.bridge`; tests and demos only);
+1. opens the transport (:func:`dysan.transport.open_transport`), with one local twist: ``socket://`` links
+   are opened without pyserial's input reset (it drops whatever the device sent while the connection was being
+   set up -- QEMU starts the CPU when we connect, so that is its banner; see :func:`dysan.device.open_socket_link`).
+   Schemes added with :func:`register_transport` come first: that is how the test suite plugs in links that
+   exist only in its process (``virtual-ble:NAME``, :mod:`dysan.testing.ble_bridge`) without a special case
+   here; an unknown scheme is a one-line :class:`~dysan.transport.TransportError` (a DysanError);
 2. says HELLO, learns the device id from INFO and picks the key: ``--key-file`` when given (its device id
    must match), else the key store's entry for that device id (:mod:`.keystore`), else none (read-only
    verbs work without one; signed commands then fail with a one-line hint).
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import serial
 
@@ -30,6 +33,7 @@ from ..device.session import DeviceError, InfoNotAuthentic, Session
 from ..errors import DysanError
 from ..protocol.schema import ErrorCode
 from ..transport import LinkEvent, ReconnectPolicy, Transport, TransportError, open_transport, parse_spec
+from ..transport.base import PYSERIAL_URL_SCHEMES
 from ..transport.serial_link import SerialTransport
 from . import keystore
 
@@ -59,18 +63,61 @@ class SocketTransport(SerialTransport):
         return port
 
 
+class TransportFactory(Protocol):
+    """What :func:`register_transport` takes: the full ``--port`` spec in, the *open* transport out (or a
+    :class:`~dysan.transport.TransportError` that says in one line why it cannot be opened)."""
+
+    def __call__(self, spec: str, *, policy: ReconnectPolicy | None, timeout: float,
+                 on_event: Callable[[LinkEvent], None] | None) -> Transport: ...
+
+
+BUILTIN_SCHEMES = frozenset({"serial", "ble", *PYSERIAL_URL_SCHEMES})
+"""The schemes :mod:`dysan.transport` opens itself; :func:`register_transport` cannot shadow them."""
+
+_FACTORIES: dict[str, TransportFactory] = {}
+_FACTORIES_LOCK = threading.Lock()
+
+
+def register_transport(scheme: str, factory: TransportFactory, *, replace: bool = False) -> None:
+    """Let every ``--port`` spec ``SCHEME:...`` open through ``factory`` (see :data:`TransportFactory`).
+
+    For links that live in one process (the test suite's virtual BLE peripheral): the shipped tools register
+    nothing. A scheme is registered once unless ``replace``; the built-in ones cannot be overridden.
+    """
+    key = scheme.lower()
+    if not key.replace("-", "").isalnum() or key in BUILTIN_SCHEMES:
+        raise ValueError(f"cannot register link scheme {scheme!r} (built in, or not a plain name)")
+    with _FACTORIES_LOCK:
+        if key in _FACTORIES and not replace and _FACTORIES[key] is not factory:
+            raise ValueError(f"link scheme {scheme!r} is already registered")
+        _FACTORIES[key] = factory
+
+
+def unregister_transport(scheme: str) -> None:
+    """Forget a scheme added by :func:`register_transport` (no error when it was not registered)."""
+    with _FACTORIES_LOCK:
+        _FACTORIES.pop(scheme.lower(), None)
+
+
+def registered_schemes() -> list[str]:
+    """The schemes added by :func:`register_transport`, sorted."""
+    with _FACTORIES_LOCK:
+        return sorted(_FACTORIES)
+
+
 def open_link(spec: str, *, policy: ReconnectPolicy | None = None, timeout: float = DEFAULT_TIMEOUT,
               on_event=None) -> Transport:
     """The open transport a ``--port`` spec names (see the module doc)."""
-    link = parse_spec(spec)
+    scheme, sep, _ = spec.strip().partition(":")
+    with _FACTORIES_LOCK:
+        factory = _FACTORIES.get(scheme.lower()) if sep else None
+    if factory is not None:
+        return factory(spec.strip(), policy=policy, timeout=timeout, on_event=on_event)
+    link = parse_spec(spec)  # TransportError (one line, the expected forms) for an unknown scheme
     if link.kind == "serial" and link.target.lower().startswith("socket://"):
         t: Transport = SocketTransport(link.target, policy=policy, on_event=on_event)
         t.open()
         return t
-    if link.kind == "ble" and link.options.get("hci") == "virtual":
-        from . import bridge
-
-        return bridge.open_virtual(link, policy=policy, timeout=timeout, on_event=on_event)
     return open_transport(spec, policy=policy, on_event=on_event, timeout=timeout)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import ui
 from ..errors import DysanError
+from ..rundir import ModelDir, RunDir
 from .grid import GridPoint
 from .loop import HARDENED, TrainConfig
 
@@ -93,13 +94,13 @@ def _features(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([window_features(to_int16(counts[i:i + 4096])) for i in range(0, len(counts), 4096)])
 
 
-def _sanitized_counts(model_dir: Path, x: np.ndarray, norm, cfg: TrainConfig, offset: int) -> tuple[np.ndarray,
-                                                                                                    float]:
+def _sanitized_counts(model_dir: ModelDir, x: np.ndarray, norm, cfg: TrainConfig,
+                      offset: int) -> tuple[np.ndarray, float]:
     import keras
 
     from ..classifiers import to_int16
 
-    S = keras.models.load_model(model_dir / "S.keras")
+    S = keras.models.load_model(model_dir.keras("S"))
     s = np.concatenate([S(x[i:i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
     l1 = float(np.abs(s - x).mean())
     counts = to_int16(norm.denormalize(s))
@@ -119,7 +120,8 @@ def score_run(run_dir: Path, points: list[GridPoint], cfg: TrainConfig, trees: i
     from ..preprocess import Normalization
     from .loop import load_arrays
 
-    config = json.loads((run_dir / "config.json").read_text())
+    rd = RunDir(run_dir)
+    config = json.loads(rd.config.read_text())
     norm = Normalization.from_dict(config["normalization"])
     arr = load_arrays(run_dir)
     within = config["protocol"] == "within-subject"
@@ -131,7 +133,7 @@ def score_run(run_dir: Path, points: list[GridPoint], cfg: TrainConfig, trees: i
         return {name: _attack(f_train, arr[f"{key}_train"], f_test, arr[f"{key}_test"], role, trees)
                 for name, role, key in tasks}
 
-    cache = run_dir / "ablation_raw.json"
+    cache = rd.ablation_raw
     if cache.exists():
         raw = json.loads(cache.read_text())
     else:
@@ -140,7 +142,7 @@ def score_run(run_dir: Path, points: list[GridPoint], cfg: TrainConfig, trees: i
         raw = attack_all(_features(to_int16(norm.denormalize(arr["x_train"]))),
                          _features(to_int16(norm.denormalize(arr["x_test"]))))
         cache.write_text(json.dumps(raw, indent=1))
-    jit = run_dir / "ablation_raw_jitter.json"
+    jit = rd.ablation_raw_jitter
     if jitter_reference and not jit.exists():
         from .. import jitter
         from ..classifiers import to_int16
@@ -153,8 +155,8 @@ def score_run(run_dir: Path, points: list[GridPoint], cfg: TrainConfig, trees: i
                                              _features(jittered(arr["x_test"], len(arr["x_train"])))), indent=1))
     rows = {}
     for p in points:
-        model_dir = run_dir / "models" / p.name
-        target = model_dir / "ablation.json"
+        model_dir = rd.model(p.name)
+        target = model_dir.ablation
         if target.exists():
             rows[p.name] = json.loads(target.read_text())
             continue
@@ -162,7 +164,7 @@ def score_run(run_dir: Path, points: list[GridPoint], cfg: TrainConfig, trees: i
         c_train, _ = _sanitized_counts(model_dir, arr["x_train"], norm, cfg, 0)
         c_test, l1 = _sanitized_counts(model_dir, arr["x_test"], norm, cfg, len(arr["x_train"]))
         rec = {"point": p.to_dict(), "l1": l1, **attack_all(_features(c_train), _features(c_test)),
-               "train_seconds": json.loads((model_dir / "done.json").read_text())["train_seconds"],
+               "train_seconds": json.loads(model_dir.done.read_text())["train_seconds"],
                "score_seconds": round(time.time() - t0, 1)}
         target.write_text(json.dumps(rec, indent=1))
         rows[p.name] = rec

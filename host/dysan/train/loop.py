@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import nets
+from ..rundir import ModelDir, RunDir
 from ..tfutil import import_tf
 from .grid import GridPoint
-
-FAMILIES = ("device", "paper")
 
 
 @dataclass
@@ -105,7 +105,8 @@ LEGACY: dict = {"loss": "dysan", "privacy_loss": "ber", "adversaries": 1, "reset
 HARDENED: dict = {"privacy_loss": "entropy", "adversaries": 3, "reset_every": 3, "replay": 0.5,
                   "feature_adversary": True, "identity_adversary": True, "moment_match": 1.0}
 """The combination of issue-15 options ``dysan train --hardened`` applies (and the ablation's ``combined`` row
-with ``jitter`` added). Without the jitter: the firmware and ``dysan evaluate`` do not apply it yet."""
+with ``jitter`` added). Without the jitter: add ``--jitter`` for it (the exported bundle then makes the device
+apply it, and ``dysan evaluate`` scores it so)."""
 REPLAY_WINDOWS = 1024
 """Training windows whose sanitized outputs are stored in the replay buffer at the end of every epoch."""
 REPLAY_EPOCHS = 10
@@ -127,20 +128,14 @@ def configure_tf(threads: int, seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def build_models(cfg: TrainConfig, n_act: int, n_sens: int = 2, batch_size: int | None = None):
-    from ..nets import device, paper
-
-    if cfg.family == "device":
-        return (device.sanitizer(cfg.width, batch_size=batch_size), device.predictor(n_act, batch_size=batch_size),
-                device.discriminator(n_sens, batch_size=batch_size))
-    if cfg.family == "paper":
-        return (paper.sanitizer(batch_size=batch_size), paper.predictor(n_act, batch_size=batch_size),
-                paper.discriminator(n_sens, batch_size=batch_size))
-    raise ValueError(f"unknown family {cfg.family!r}")
+def build_models(cfg: TrainConfig, n_act: int, n_sens: int = nets.SENSITIVE_CLASSES,
+                 batch_size: int | None = None) -> tuple:
+    """``(S, P, D)`` of the run's family and width (:func:`dysan.nets.build`)."""
+    return nets.build(cfg.family, n_act, n_sens, width=cfg.width, batch_size=batch_size)
 
 
 def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
-    with np.load(run_dir / "data.npz") as z:
+    with np.load(RunDir(run_dir).data) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -156,8 +151,8 @@ def pretrain_shared(run_dir: Path, cfg: TrainConfig, log: Callable[[str], None] 
     epochs of Algorithm 1 already face competent critics; S starts as the identity (its residual branch's
     last layer is zero-initialized for the device family). Skipped when ``pretrain_epochs`` is 0.
     """
-    target = run_dir / "shared"
-    if cfg.pretrain_epochs <= 0 or (target / "done.json").exists():
+    shared = RunDir(run_dir).shared
+    if cfg.pretrain_epochs <= 0 or shared.is_done():
         return
     configure_tf(cfg.threads, cfg.seed)
     import keras
@@ -171,16 +166,15 @@ def pretrain_shared(run_dir: Path, cfg: TrainConfig, log: Callable[[str], None] 
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(arr["x_train"], y, batch_size=cfg.batch_size, epochs=cfg.pretrain_epochs, verbose=0,
                   shuffle=True)
-    target.mkdir(parents=True, exist_ok=True)
-    P.save_weights(target / "P.weights.h5")
-    D.save_weights(target / "D.weights.h5")
-    extra = _pretrain_extra(target, run_dir, cfg, arr)
+    shared.path.mkdir(parents=True, exist_ok=True)
+    P.save_weights(shared.weights("P"))
+    D.save_weights(shared.weights("D"))
+    extra = _pretrain_extra(shared, run_dir, cfg, arr)
     mon = _monitor_subset(len(arr["x_test"]), cfg.monitor_windows, cfg.seed)
     p_acc = float((P.predict(arr["x_test"][mon], verbose=0).argmax(1) == arr["ya_test"][mon]).mean())
     d_acc = float((D.predict(arr["x_test"][mon], verbose=0).argmax(1) == arr["ys_test"][mon]).mean())
-    (target / "done.json").write_text(json.dumps({"epochs": cfg.pretrain_epochs, "seconds": time.time() - t0,
-                                                  "P_raw_accuracy": p_acc, "D_raw_accuracy": d_acc, **extra},
-                                                 indent=2))
+    shared.done.write_text(json.dumps({"epochs": cfg.pretrain_epochs, "seconds": time.time() - t0,
+                                       "P_raw_accuracy": p_acc, "D_raw_accuracy": d_acc, **extra}, indent=2))
     log(f"shared warm start: P {100 * p_acc:.1f} %, D {100 * d_acc:.1f} % on raw monitor windows")
 
 
@@ -195,13 +189,13 @@ def _standardizer(run_dir: Path, arr: dict, cfg: TrainConfig):
         return None
     from ..nets.adversaries import StatsStandardizer
 
-    norm = json.loads((run_dir / "config.json").read_text())["normalization"]
+    norm = json.loads(RunDir(run_dir).config.read_text())["normalization"]
     x = arr["x_train"]
     return StatsStandardizer(norm["center"], norm["scale"], x[_stats_subset(len(x), cfg.seed)])
 
 
 def _norm_constants(run_dir: Path):
-    norm = json.loads((run_dir / "config.json").read_text())["normalization"]
+    norm = json.loads(RunDir(run_dir).config.read_text())["normalization"]
     return (np.asarray(norm["center"], dtype=np.float32), np.asarray(norm["scale"], dtype=np.float32))
 
 
@@ -218,7 +212,7 @@ def subject_labels(arr: dict) -> tuple[np.ndarray, np.ndarray, int]:
     return lookup[arr["subj_train"]], lookup[arr["subj_test"]], len(train_subjects)
 
 
-def _pretrain_extra(target: Path, run_dir: Path, cfg: TrainConfig, arr: dict) -> dict:
+def _pretrain_extra(shared: ModelDir, run_dir: Path, cfg: TrainConfig, arr: dict) -> dict:
     """Warm start of the feature and identity adversaries on raw windows (same epochs as P / D)."""
     import keras
 
@@ -237,7 +231,7 @@ def _pretrain_extra(target: Path, run_dir: Path, cfg: TrainConfig, arr: dict) ->
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
         hist = model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.pretrain_epochs, verbose=0, shuffle=True)
-        model.save_weights(target / f"{name}.weights.h5")
+        model.save_weights(shared.weights(name))
         out[f"{name}_raw_train_accuracy"] = float(hist.history["accuracy"][-1])
     return out
 
@@ -277,15 +271,34 @@ def _resets(cfg: TrainConfig, epoch: int) -> list[int]:
     return [k for k in range(n) if (epoch + (k * r) // n) % r == 0]
 
 
+def start_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainConfig) -> tuple[ModelDir, dict | None]:
+    """The preamble of every trainer of one grid point (Algorithm 1's :func:`train_point`, ORF's): the point's
+    folder and, when it is finished already, its recorded result (a rerun skips it). Otherwise the folder is
+    created and TF seeded for this point (``seed + 1000·index``: points differ, each is reproducible)."""
+    md = RunDir(run_dir).model(point.name)
+    if md.is_done():
+        return md, json.loads(md.done.read_text())
+    md.path.mkdir(parents=True, exist_ok=True)
+    configure_tf(cfg.threads, cfg.seed + 1000 * index)
+    return md, None
+
+
+def finish_point(md: ModelDir, point: GridPoint, index: int, cfg: TrainConfig, final: dict,
+                 seconds: float) -> dict:
+    """Write the point's ``done.json`` — last, so its presence means finished — in the one form the summaries,
+    the evaluation and the export read; returns it."""
+    result = {"point": point.to_dict(), "index": index, "epochs": cfg.epochs, "final": final,
+              "train_seconds": seconds}
+    md.done.write_text(json.dumps(result, indent=2))
+    return result
+
+
 def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainConfig) -> dict:
     """Train (or resume, or skip if finished) one grid point; returns its final metrics."""
     run_dir = Path(run_dir)
-    out = run_dir / "models" / point.name
-    done = out / "done.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    out.mkdir(parents=True, exist_ok=True)
-    configure_tf(cfg.threads, cfg.seed + 1000 * index)
+    md, finished = start_point(run_dir, point, index, cfg)
+    if finished is not None:
+        return finished
     import keras
     import tensorflow as tf
 
@@ -316,18 +329,18 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     stdz = _standardizer(run_dir, arr, cfg)
 
     S, P, D = build_models(cfg, n_act, n_sens)
-    shared = run_dir / "shared"
-    warm = (shared / "done.json").exists()
+    shared = RunDir(run_dir).shared
+    warm = shared.is_done()
     if warm:
-        P.load_weights(shared / "P.weights.h5")
-        D.load_weights(shared / "D.weights.h5")
+        P.load_weights(shared.weights("P"))
+        D.load_weights(shared.weights("D"))
     opt_s, opt_p, opt_d = (keras.optimizers.Adam(cfg.learning_rate) for _ in range(3))
     advs = [_Adversary("D", D, opt_d, "sens", n_sens, False, 0)]
     builders: dict[str, Callable] = {"D": lambda: build_models(cfg, n_act, n_sens)[2]}
     for k in range(1, cfg.adversaries):
         model = build_models(cfg, n_act, n_sens)[2]
         if warm:
-            model.load_weights(shared / "D.weights.h5")
+            model.load_weights(shared.weights("D"))
         advs.append(_Adversary(f"D{k}", model, keras.optimizers.Adam(cfg.learning_rate), "sens", n_sens, False, k))
         builders[f"D{k}"] = builders["D"]
     if cfg.feature_adversary or cfg.identity_adversary:
@@ -335,13 +348,13 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
 
         if cfg.feature_adversary:
             model = adversaries.feature_adversary(n_sens)
-            if (shared / "F.weights.h5").exists():
-                model.load_weights(shared / "F.weights.h5")
+            if shared.weights("F").exists():
+                model.load_weights(shared.weights("F"))
             advs.append(_Adversary("F", model, keras.optimizers.Adam(cfg.learning_rate), "sens", n_sens, True))
         if cfg.identity_adversary:
             model = adversaries.identity_adversary(n_subj)
-            if (shared / "I.weights.h5").exists():
-                model.load_weights(shared / "I.weights.h5")
+            if shared.weights("I").exists():
+                model.load_weights(shared.weights("I"))
             advs.append(_Adversary("I", model, keras.optimizers.Adam(cfg.learning_rate), "subject", n_subj, False))
     for opt, model in ((opt_s, S), (opt_p, P), *((a.opt, a.model) for a in advs)):
         opt.build(model.trainable_variables)
@@ -351,9 +364,9 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
         tracked[a.name] = a.model
         tracked[f"opt_{a.name.lower()}"] = a.opt
     ckpt = tf.train.Checkpoint(**tracked)
-    manager = tf.train.CheckpointManager(ckpt, str(out / "ckpt"), max_to_keep=1)
-    history_path = out / "history.json"
-    replay_path = out / "ckpt" / "replay.npz"
+    manager = tf.train.CheckpointManager(ckpt, str(md.checkpoints), max_to_keep=1)
+    history_path = md.history
+    replay_path = md.replay
     history: list[dict] = []
     replay: list[dict[str, np.ndarray]] = []
     if manager.latest_checkpoint:
@@ -385,7 +398,7 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     def adv_logits(a: _Adversary, s, z):
         return a.model(z if a.on_stats else s, training=True)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent Python control flow: no AutoGraph
     def batch_step(xb, yab, ysb, sb, mb, xp, yap, mp, xd, ysd, sidd, md, rd, rysd, rsidd):
         with tf.GradientTape() as tape:
             s_raw = S(xb, training=True)
@@ -441,7 +454,7 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
         extra = [l_mm, *a_hit] if hardened else []
         return tf.stack([j, l_act, l_sens, l_dist, p_loss, a_loss[0], p_hit, a_hit[0], *extra])
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent Python control flow: no AutoGraph
     def sanitize_step(xb, mb):
         return emit(S(xb, training=False), mb)
 
@@ -460,7 +473,7 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     names = ["J_S", "L_act", "L_sens", "L_dist", "P_loss", "D_loss", "P_train_acc", "D_train_acc"]
     if hardened:
         names += ["L_mm", *(f"{a.name}_train_acc" for a in advs)]
-    progress_path = out / "progress.json"
+    progress_path = md.progress
     t_start = time.time()
     for epoch in range(start, cfg.epochs):
         rng = np.random.default_rng([cfg.seed, index, epoch])
@@ -539,22 +552,15 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     best = advs[0]
     if history and hardened:
         best = next(a for a in advs if a.name == history[-1]["strongest_D"])
-    S.save(out / "S.keras")
-    P.save(out / "P.keras")
-    best.model.save(out / "D.keras")
+    S.save(md.keras("S"))
+    P.save(md.keras("P"))
+    best.model.save(md.keras("D"))
     for a in advs[1:]:
         if a.member is None:
-            a.model.save_weights(out / f"{a.name}.weights.h5")
+            a.model.save_weights(md.weights(a.name))
     final = history[-1] if history else {}
-    result = {
-        "point": point.to_dict(),
-        "index": index,
-        "epochs": cfg.epochs,
-        "final": final,
-        "train_seconds": float(sum(h["seconds"] for h in history)),
-    }
-    done.write_text(json.dumps(result, indent=2))
-    _plot_history(history, out / "curves.png", point)
+    result = finish_point(md, point, index, cfg, final, float(sum(h["seconds"] for h in history)))
+    _plot_history(history, md.curves, point)
     return result
 
 def _plot_history(history: list[dict], target: Path, point: GridPoint) -> None:

@@ -48,7 +48,7 @@ import numpy as np
 
 from .. import contract
 from .grid import GridPoint
-from .loop import TrainConfig, _monitor_subset, build_models, configure_tf, load_arrays
+from .loop import TrainConfig, _monitor_subset, build_models, finish_point, load_arrays, start_point
 
 BANDS: tuple[tuple[int, int], ...] = ((1, 2), (2, 3), (3, 5), (5, 8), (8, 13), (13, 21), (21, 33), (33, 63))
 """DFT bin ranges ``[lo, hi)`` of a 125-sample window (bin k is k·0.4 Hz): 0.4, 0.8, 1.2-1.6, 2.0-2.8,
@@ -165,12 +165,9 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     """ORF at one grid point: select, write S.keras, train own P and D on the release; ``done.json`` as the
     adversarial points write it (so ``dysan evaluate`` and the summaries read it the same way)."""
     run_dir = Path(run_dir)
-    out = run_dir / "models" / point.name
-    done = out / "done.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    out.mkdir(parents=True, exist_ok=True)
-    configure_tf(cfg.threads, cfg.seed + 1000 * index)
+    md, finished = start_point(run_dir, point, index, cfg)
+    if finished is not None:
+        return finished
     import keras
 
     from .losses import hard_ber
@@ -179,7 +176,7 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
     arr = load_arrays(run_dir)
     n_act = int(arr["n_act"])
     sel = select(arr["x_train"], arr["ya_train"], arr["ys_train"], point, seed=cfg.seed)
-    (out / "selection.json").write_text(json.dumps(sel.to_dict(), indent=1))
+    md.selection.write_text(json.dumps(sel.to_dict(), indent=1))
     S = sanitizer_model(sel.keep)
     _, P, D = build_models(cfg, n_act)
     released = apply(sel.keep, arr["x_train"])
@@ -200,14 +197,12 @@ def train_point(run_dir: str | Path, point: GridPoint, index: int, cfg: TrainCon
         "distortion_monitor": float(np.abs(sm - xm).mean()),
         "components_kept": int(sel.keep.sum()),
     }
-    S.save(out / "S.keras")
-    P.save(out / "P.keras")
-    D.save(out / "D.keras")
+    S.save(md.keras("S"))
+    P.save(md.keras("P"))
+    D.save(md.keras("D"))
     seconds = time.time() - t0
-    (out / "history.json").write_text(json.dumps([{**final, "seconds": seconds}], indent=1))
-    result = {"point": point.to_dict(), "index": index, "epochs": cfg.epochs, "final": final,
-              "train_seconds": seconds}
-    done.write_text(json.dumps(result, indent=2))
+    md.history.write_text(json.dumps([{**final, "seconds": seconds}], indent=1))
+    result = finish_point(md, point, index, cfg, final, seconds)
     log(f"ORF {point.name}: {final['components_kept']}/{sel.keep.size} components kept; own P "
         f"{100 * final['P_monitor_acc']:.1f} %, own D {100 * final['D_monitor_acc']:.1f} % on the monitor windows")
     return result

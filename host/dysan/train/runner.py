@@ -1,6 +1,6 @@
 """``dysan train``: the whole grid, on local worker processes or as tasks on a Ray cluster.
 
-A run directory holds everything a later step needs::
+A run directory holds everything a later step needs (:mod:`dysan.rundir` names the files)::
 
     config.json        data spec, protocol, split (fold, seed, sizes), attribute, activity map, family,
                        grid, training settings, normalization — enough to rebuild the exact split
@@ -31,6 +31,7 @@ from .. import contract, ui
 from ..data import make_split, prepare
 from ..errors import DysanError
 from ..preprocess import Normalization
+from ..rundir import RunDir
 from .grid import GridPoint
 from .loop import TrainConfig, pretrain_shared, train_point
 
@@ -51,14 +52,15 @@ def prepare_run(run_dir: Path, data: str, activities: str, attribute: str, proto
         "train": cfg.to_dict(),
         "grid": [p.to_dict() for p in points],
     }
-    cfg_path = run_dir / "config.json"
+    rd = RunDir(run_dir)
+    cfg_path = rd.config
     if cfg_path.exists():
         existing = json.loads(cfg_path.read_text())
         diff = [k for k in CONFIG_KEYS if existing.get(k) != wanted[k]]
         if diff:
             raise DysanError(f"{run_dir} holds a run with different {', '.join(diff)}; "
                              "choose another --out (or delete it) to start a new run")
-        if (run_dir / "data.npz").exists():
+        if rd.data.exists():
             return existing
     ds, ws = prepare(data, activities=activities, attribute=attribute)
     split = make_split(ws, protocol, fold=fold, n_folds=folds, seed=split_seed)
@@ -81,8 +83,9 @@ def prepare_run(run_dir: Path, data: str, activities: str, attribute: str, proto
 def write_arrays(run_dir: Path, ws, split) -> Normalization:
     """Fit the normalization on the training windows and write data.npz (atomically); returns it."""
     norm = Normalization.fit(ws.x[split.train])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "data.tmp.npz"
+    rd = RunDir(run_dir)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    tmp = rd.data_tmp
     np.savez(
         tmp,
         x_train=norm.normalize(ws.x[split.train]),
@@ -95,7 +98,7 @@ def write_arrays(run_dir: Path, ws, split) -> Normalization:
         subj_test=ws.subject[split.test].astype(np.int32),
         n_act=np.int64(len(ws.classes)),
     )
-    tmp.replace(run_dir / "data.npz")
+    tmp.replace(rd.data)
     return norm
 
 
@@ -114,12 +117,12 @@ class _Watcher:
     def epochs_done(self) -> dict[str, int]:
         out = {}
         for p in self.points:
-            d = self.run_dir / "models" / p.name
-            if (d / "done.json").exists():
+            d = RunDir(self.run_dir).model(p.name)
+            if d.is_done():
                 out[p.name] = self.epochs
-            elif (d / "progress.json").exists():
+            elif d.progress.exists():
                 try:
-                    out[p.name] = int(json.loads((d / "progress.json").read_text())["epoch"])
+                    out[p.name] = int(json.loads(d.progress.read_text())["epoch"])
                 except (ValueError, KeyError, OSError):
                     out[p.name] = 0
             else:
@@ -193,14 +196,15 @@ def _run_ray(jobs, address: str, workers: int, tick: Callable[[], None]) -> list
 
 
 def write_summary(run_dir: Path, points: list[GridPoint], wall: float, workers: int, ray_address: str | None) -> dict:
+    rd = RunDir(run_dir)
     models = []
     for p in points:
-        done = run_dir / "models" / p.name / "done.json"
+        done = rd.model(p.name).done
         if done.exists():
             models.append(json.loads(done.read_text()))
     previous = {}
-    if (run_dir / "summary.json").exists():
-        previous = json.loads((run_dir / "summary.json").read_text())
+    if rd.summary.exists():
+        previous = json.loads(rd.summary.read_text())
     summary = {
         "run": str(run_dir),
         "models": models,
@@ -211,8 +215,8 @@ def write_summary(run_dir: Path, points: list[GridPoint], wall: float, workers: 
         "workers": workers,
         "ray": ray_address,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    _plot_grid(models, run_dir / "grid.png")
+    rd.summary.write_text(json.dumps(summary, indent=2))
+    _plot_grid(models, rd.grid_plot)
     return summary
 
 

@@ -1,7 +1,7 @@
 """Bumble backend for the NUS transport: Bumble is a pure-Python BLE host stack.
 
 Two uses: tests drive a Bumble central over an in-process virtual link (no radio, no kernel Bluetooth;
-see `virtual_nus.py`), and on a machine without a usable OS stack Bumble can drive a USB HCI dongle
+see `dysan.testing.virtual_nus`), and on a machine without a usable OS stack Bumble can drive a USB HCI dongle
 directly (`ble:NAME?backend=bumble&hci=usb:0`).
 
 The central always scans before connecting, like bleak does: it lets `ble:NAME` work, and it avoids

@@ -1,7 +1,7 @@
 """ctypes access to the portable C core (``firmware/build/shim/libdysan_core_shim.so``) for tests and
 cross-checks: the C features, random-forest evaluation and input quantization, called on numpy arrays.
 
-``build()`` runs ``make -C firmware core-shim``; the shim is a thin flat API (tests/core_shim.c).
+``build()`` runs ``make -C firmware core-shim``; the shim is a thin flat API (firmware/tests/core_shim.c).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import contract
-from .errors import DysanError
-from .features import N_FEATURES
+from .. import contract
+from ..errors import DysanError
+from ..features import N_FEATURES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIM = REPO / "firmware" / "build" / "shim" / "libdysan_core_shim.so"
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DysanError
-from .framing import COUNTERS, Frame
-from .schema import AUTH_TAG_SIZE, FLAG_AUTH, MAX_ENCODED, MAX_PAYLOAD
+from ..protocol.framing import COUNTERS, Frame
+from ..protocol.schema import AUTH_TAG_SIZE, FLAG_AUTH, MAX_ENCODED, MAX_PAYLOAD
 
 REPO = Path(__file__).resolve().parents[3]
 FIRMWARE = REPO / "firmware"

@@ -3,7 +3,7 @@
 There is no Bluetooth hardware where the tests run, but the BLE path is more than a transport swap: frames
 are cut into ATT writes of MTU - 3 bytes, notifications of any size are reassembled into the byte stream,
 and the protocol must not care. To run that for real, :class:`UartBleBridge` puts a
-:class:`dysan.transport.virtual_nus.VirtualNusPeripheral` (a real GATT server on Bumble's in-process
+:class:`dysan.testing.virtual_nus.VirtualNusPeripheral` (a real GATT server on Bumble's in-process
 link-layer) in front of the firmware's UART -- QEMU's or the host build's ``socket://`` link:
 
 * every ATT write the host's central makes to NUS RX is queued to the UART (``on_rx`` runs on the BLE loop
@@ -11,11 +11,12 @@ link-layer) in front of the firmware's UART -- QEMU's or the host build's ``sock
 * every byte the firmware writes to its UART is sent as TX notifications (a reader thread), chunked to the
   connection's MTU by the peripheral.
 
-The host side then opens ``ble:NAME?backend=bumble&hci=virtual[&mtu=N]``: :func:`open_virtual` (called by
-:func:`dysan.tools.link.open_link`) finds the virtual world registered here and connects a Bumble central
-through it, so ``dysan stream --port ble:...`` runs the real BLE transport (MTU exchange, chunking,
-reassembly) under the real protocol, in one process. For tests and demos only: ``hci=virtual`` exists
-nowhere else.
+The host side then opens ``virtual-ble:NAME[?mtu=N]``: :func:`open_virtual`, registered for that scheme by
+:func:`dysan.testing.register_transports` (``tests/conftest.py`` calls it) through
+:func:`dysan.tools.link.register_transport`, finds the virtual world of the newest open bridge and connects a
+Bumble central through it, so ``dysan stream --port virtual-ble:...`` runs the real BLE transport
+(:class:`dysan.transport.ble_nus.BleNusTransport`: MTU exchange, chunking, reassembly) under the real protocol,
+in one process. The shipped ``dysan`` knows no such scheme.
 """
 
 from __future__ import annotations
@@ -24,26 +25,35 @@ import contextlib
 import queue
 import threading
 
-from ..transport import ReconnectPolicy, Transport, TransportError
-from ..transport.base import LinkSpec
+from ..transport import ReconnectPolicy, Transport, TransportError, parse_spec
 from ..transport.ble_nus import DEFAULT_MTU_REQUEST
+
+SCHEME = "virtual-ble"
+"""The ``--port`` scheme of a bridge's peripheral: ``virtual-ble:NAME[?mtu=N]``."""
 
 _WORLDS: list = []
 _LOCK = threading.Lock()
 
 
-def open_virtual(link: LinkSpec, *, policy: ReconnectPolicy | None = None, timeout: float = 10.0,
+def open_virtual(spec: str, *, policy: ReconnectPolicy | None = None, timeout: float = 10.0,
                  on_event=None) -> Transport:
-    """The BLE transport of ``ble:NAME?backend=bumble&hci=virtual`` through a registered virtual world."""
+    """The open BLE transport of ``virtual-ble:NAME[?mtu=N]`` through the newest bridge's virtual world."""
+    scheme, _, rest = spec.partition(":")
+    if scheme.lower() != SCHEME:
+        raise TransportError(f"link {spec!r}: not a {SCHEME}: link")
+    link = parse_spec("ble:" + rest)
+    unknown = sorted(set(link.options) - {"mtu"})
+    if unknown:
+        raise TransportError(f"link {spec!r}: unknown option(s) {', '.join(unknown)} (known: mtu)")
     with _LOCK:
         worlds = list(_WORLDS)
     if not worlds:
-        raise TransportError(f"ble:{link.target}?hci=virtual: no virtual BLE world in this process (only a "
-                             "UartBleBridge -- tests and demos -- creates one)")
+        raise TransportError(f"link {spec!r}: no virtual BLE world in this process (only an open UartBleBridge "
+                             "creates one)")
     try:
         mtu = int(link.options.get("mtu", DEFAULT_MTU_REQUEST))
     except ValueError:
-        raise TransportError("BLE link option mtu: not an integer") from None
+        raise TransportError(f"link {spec!r}: option mtu is not an integer") from None
     t = worlds[-1].transport(link.target, mtu=mtu, policy=policy, on_event=on_event, connect_timeout=timeout)
     t.open()
     return t
@@ -53,7 +63,7 @@ class UartBleBridge:
     """Bridges a virtual NUS peripheral named ``name`` to the UART at ``uart_url`` (see the module doc).
 
     ``max_mtu``: the largest ATT MTU the peripheral accepts (a small one forces many chunks per frame).
-    Use as a context manager; while open, ``ble:NAME?backend=bumble&hci=virtual`` reaches the device.
+    Use as a context manager; while open, ``virtual-ble:NAME`` (:attr:`spec`) reaches the device.
     """
 
     def __init__(self, uart_url: str, name: str = "DySan-Virtual", *, max_mtu: int = 247) -> None:
@@ -70,9 +80,9 @@ class UartBleBridge:
         self.bytes_from_device = 0
 
     def start(self) -> UartBleBridge:
+        from ..tools.link import open_link
         from ..transport import NO_RECONNECT
-        from ..transport.virtual_nus import VirtualBle
-        from .link import open_link
+        from .virtual_nus import VirtualBle
 
         self.uart = open_link(self.uart_url, policy=NO_RECONNECT)
         self.world = VirtualBle()
@@ -124,8 +134,8 @@ class UartBleBridge:
 
     @property
     def spec(self) -> str:
-        """The ``--port`` spec that reaches this bridge's peripheral."""
-        return f"ble:{self.name}?backend=bumble&hci=virtual"
+        """The ``--port`` spec that reaches this bridge's peripheral (append ``?mtu=N`` to request an MTU)."""
+        return f"{SCHEME}:{self.name}"
 
     def __enter__(self) -> UartBleBridge:
         try:

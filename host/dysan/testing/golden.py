@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import contract
-from . import schema
-from .auth import Signer, auth_message
-from .framing import Frame, crc32
-from .messages import Msg, class_name, encode, make
-from .schema import (
+from ..protocol import schema
+from ..protocol.auth import Signer, auth_message
+from ..protocol.framing import Frame, crc32
+from ..protocol.messages import Msg, class_name, encode, make
+from ..protocol.schema import (
     CHUNK_MAX,
     FLAG_AUTH,
     SAMPLES_MAX,
