@@ -20,14 +20,10 @@ static void nn_fully_connected(const nn_op_t *op, uint8_t *arena) {
 #if NN_DSP
     nn_m4_fully_connected(op, arena);
 #else
-    const int32_t *p = op->p;
-    const int32_t depth = p[DYSAN_NN_CONV_IN_CHANNELS];
-    const int32_t n_out = p[DYSAN_NN_CONV_OUT_CHANNELS];
-    const int32_t row = p[DYSAN_NN_CONV_WEIGHTS_ROW];
-    const int32_t rows = (int32_t)(op->in[0].nbytes / (uint32_t)depth);
-    const int32_t zp = p[DYSAN_NN_CONV_OUTPUT_ZP], lo = p[DYSAN_NN_CONV_ACT_MIN], hi = p[DYSAN_NN_CONV_ACT_MAX];
-    const int8_t *in = (const int8_t *)(arena + op->in[0].off);
-    int8_t *out = (int8_t *)(arena + op->out.off);
+    const nn_fc_shape_t f = nn_fc_shape(op, arena);
+    const int32_t depth = f.depth, n_out = f.n_out, row = f.row, rows = f.rows, zp = f.zp, lo = f.lo, hi = f.hi;
+    const int8_t *in = f.in;
+    int8_t *out = f.out;
     const int8_t *weights = (const int8_t *)op->weights;
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *x = in + (size_t)r * depth;

@@ -171,6 +171,29 @@ int nn_validate_conv_blobs(const dysan_nn_model_t *m, nn_op_t *op, uint64_t row_
 /* Scratch bytes a CONV-layout op needs (same formula as model_image.conv_scratch). 0 on overflow. */
 uint64_t nn_conv_scratch_bytes(const nn_op_t *op);
 
+/* A FULLY_CONNECTED op's geometry and output range, read once from its parameter words (both paths). */
+typedef struct {
+    int32_t depth, n_out, row, rows; /* inputs per row, outputs per row, padded weight row, input rows */
+    int32_t zp, lo, hi;              /* output zero point and activation clamp */
+    const int8_t *in;
+    int8_t *out;
+} nn_fc_shape_t;
+
+static inline nn_fc_shape_t nn_fc_shape(const nn_op_t *op, uint8_t *arena) {
+    const int32_t *p = op->p;
+    nn_fc_shape_t f;
+    f.depth = p[DYSAN_NN_CONV_IN_CHANNELS];
+    f.n_out = p[DYSAN_NN_CONV_OUT_CHANNELS];
+    f.row = p[DYSAN_NN_CONV_WEIGHTS_ROW];
+    f.rows = (int32_t)(op->in[0].nbytes / (uint32_t)f.depth);
+    f.zp = p[DYSAN_NN_CONV_OUTPUT_ZP];
+    f.lo = p[DYSAN_NN_CONV_ACT_MIN];
+    f.hi = p[DYSAN_NN_CONV_ACT_MAX];
+    f.in = (const int8_t *)(arena + op->in[0].off);
+    f.out = (int8_t *)(arena + op->out.off);
+    return f;
+}
+
 #if NN_DSP
 /* Cortex-M4 DSP paths of the small kernels (dysan_nn_fc_m4.c, dysan_nn_pool_m4.c,
  * dysan_nn_elementwise_m4.c): each returns 0 (nothing written) when the op does not fit its fast case. */
