@@ -71,13 +71,14 @@ def test_round_robin_schedule_matches(core: CoreShim, n_models: int, candidates:
 
 
 def test_score_horizon_matches(core: CoreShim) -> None:
-    """R = max(1, min(ceil(M / k), 32 // p)) segments: 1 when every model runs on every window (the paper)."""
-    for segment in range(1, 12):
+    """R = max(1, min(ceil(3·M / (k·p)), 32 // p)) segments: 1 when every model runs on every window (the paper)."""
+    for segment in range(0, 12):
         for n_models in (1, 2, 5, 36, 64):
             for candidates in (0, 1, 3, 8, 9, 36, 64, 255):
                 assert core.schedule_rounds(segment, candidates, n_models) == \
                     selection.horizon_segments(segment, candidates, n_models), (segment, candidates, n_models)
-    assert selection.horizon_segments(5, 36, 36) == 1 and selection.horizon_segments(5, 8, 36) == 5
+    assert selection.horizon_segments(5, 36, 36) == 1 and selection.horizon_segments(5, 8, 36) == 3
+    assert selection.horizon_segments(1, 36, 36) == 1  # k >= M: the paper's segment alone, whatever p
     assert selection.horizon_segments(8, 1, 36) == 4  # capped by the 32-window history
 
 

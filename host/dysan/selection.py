@@ -33,10 +33,14 @@ before it* in the stream (fewer at the stream's start). With every model on ever
 R = 1: the paper's per-segment DySan(o). With a rotating subset (``k < M``) a model is evaluated once every
 ``ceil(M / k)`` windows, so within one segment it would have one evaluation or none -- and with one
 evaluation the privacy term ``1 − |0.5 − s|`` is 0.5 whatever D says, so the selection would ignore privacy.
-Hence ``R = ceil(M / k)`` (at most ``MAX_HORIZON // p``, the device's 32-window hit history), which gives
-every model about ``p`` evaluations in its score -- as many as the every-candidate schedule gives it per
-segment -- for ``k / M`` of the work (:func:`horizon_segments`; the C twin is ``dysan_schedule_rounds``).
-A model is still chosen per segment of ``p`` windows.
+Hence R is the fewest segments in which every model gets about :data:`HORIZON_EVALUATIONS` (3)
+evaluations: ``R = ceil(3·M / (k·p))``, at most ``MAX_HORIZON // p`` (the device's 32-window hit history)
+(:func:`horizon_segments`; the C twin is ``dysan_schedule_rounds``). Why 3 and not p: a longer horizon
+estimates each model's hit rates from more windows but scores windows of earlier activities; measured on the
+full SisFall grid (M = 36, k = 8, p = 5; RF attackers retrained on the sanitized stream, mean of attacker seeds
+0 and 1), R = 5 (~5.6 evaluations) lost 1.25 pts of activity against all 36 every window, R = 3 (~3.3) 0.71,
+at the same gender and re-identification figures; R = 2 (~2.2) gave back most of the privacy gain
+(docs/firmware.md, "Duty"). A model is still chosen per segment of p windows.
 """
 
 from __future__ import annotations
@@ -46,7 +50,10 @@ import numpy as np
 Q15 = 32768
 MAX_HORIZON = 32
 """Longest score horizon in windows: the device keeps each model's hits of the last 32 windows as bit masks
-(``DYSAN_SELECT_MAX_HORIZON``), so ``rounds · segment <= 32``."""
+(``DYSAN_SELECT_MAX_HORIZON``, generated from this), so ``rounds · segment <= 32``."""
+HORIZON_EVALUATIONS = 3
+"""Evaluations per model a rotating schedule's score horizon is sized for (:func:`horizon_segments`; the
+module doc says why 3; generated into C as ``DYSAN_SELECT_HORIZON_EVALUATIONS``)."""
 
 
 def q15(v: float) -> int:
@@ -71,12 +78,14 @@ def schedule_k(candidates: int, n_models: int) -> int:
 
 
 def horizon_segments(segment: int, candidates: int, n_models: int) -> int:
-    """Segments R a segment's score looks back over, itself included: ``max(1, min(ceil(M / k), 32 // p))``.
-
-    1 when every model runs on every window (the paper's per-segment score); more with a rotating subset, so
-    that each model still has about ``p`` evaluations in its score (see the module doc)."""
+    """Segments R a segment's score looks back over, itself included: 1 when every model runs on every
+    window (the paper's per-segment score), else ``max(1, min(ceil(3·M / (k·p)), 32 // p))`` -- the fewest
+    segments that give every model about :data:`HORIZON_EVALUATIONS` evaluations (see the module doc)."""
     k = schedule_k(candidates, n_models)
-    return max(1, min(-(-n_models // k), MAX_HORIZON // max(1, segment)))
+    if segment < 1 or k >= n_models:
+        return 1
+    need = -(-HORIZON_EVALUATIONS * n_models // (k * segment))
+    return max(1, min(need, MAX_HORIZON // segment))
 
 
 def segment_scores(act_hits: np.ndarray, sens_hits: np.ndarray, evaluated: np.ndarray, x_q15: int,

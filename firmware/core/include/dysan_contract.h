@@ -32,4 +32,8 @@ enum dysan_channel {
 #define DYSAN_FEATURE_LAG_MIN 5
 #define DYSAN_FEATURE_LAG_MAX 35
 
+/* Model selection schedule (host/dysan/selection.py). */
+#define DYSAN_SELECT_MAX_HORIZON 32u /* windows of hit history per model */
+#define DYSAN_SELECT_HORIZON_EVALUATIONS 3u /* evaluations per model a rotating schedule's horizon is sized for */
+
 #endif /* DYSAN_CONTRACT_H */

@@ -14,8 +14,9 @@
  *
  * Horizon: a segment's counts cover its windows and those of the R - 1 segments before it in the stream,
  * kept per model as 32-bit hit histories (dysan_select_next_window starts each window). R =
- * dysan_schedule_rounds = max(1, min(ceil(M / k), 32 / p)) gives every model about p evaluations with a
- * rotating subset (selection.horizon_segments, whose module doc says why); R = 1 when k >= M.
+ * dysan_schedule_rounds = max(1, min(ceil(E * M / (k * p)), 32 / p)), E = DYSAN_SELECT_HORIZON_EVALUATIONS,
+ * gives every model about E evaluations with a rotating subset (selection.horizon_segments, whose module doc
+ * says why); R = 1 when k >= M.
  */
 #ifndef DYSAN_SELECT_H
 #define DYSAN_SELECT_H
@@ -24,13 +25,13 @@
 #include <stdint.h>
 
 #include "dysan_bundle_format.h"
+#include "dysan_contract.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define DYSAN_SELECT_MAX_MODELS DYSAN_BUNDLE_MAX_MODELS
-#define DYSAN_SELECT_MAX_HORIZON 32u /* windows of hit history per model (selection.MAX_HORIZON) */
 
 /* Per-model hit counters of the segment in progress, and the running leader (the model that would win if
  * the segment ended now), which the pipeline uses to decide which sanitized outputs are worth keeping. */
@@ -71,7 +72,8 @@ int64_t dysan_select_score_k(uint32_t n, uint32_t a, uint32_t s, uint16_t x_q15,
 /* Sets the number of values of the sensitive attribute (2..16) the scores use; 2 after a reset. 0 or -1. */
 int dysan_select_set_classes(dysan_select_t *sel, uint16_t classes);
 
-/* Segments a segment's score counts, itself included: max(1, min(ceil(n_models / k), 32 / segment)),
+/* Segments a segment's score counts, itself included: 1 when k >= n_models, else
+ * max(1, min(ceil(E * n_models / (k * segment)), 32 / segment)), E = DYSAN_SELECT_HORIZON_EVALUATIONS,
  * k = dysan_schedule_k(candidates, n_models); 1 when n_models or segment is 0. selection.horizon_segments'
  * twin. */
 uint16_t dysan_schedule_rounds(uint16_t segment, uint16_t candidates, uint16_t n_models);

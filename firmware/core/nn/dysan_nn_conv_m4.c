@@ -80,14 +80,7 @@ static inline void nn_widen4(uint32_t v, uint32_t *lo, uint32_t *hi) {
     "    sxtb16 r9, r5, ror #8\n"                                                                            \
     "    stm    r0!, {r6-r9}\n"
 #define NN_WIDEN_FN_ASM(name, body)                                                                           \
-    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                      \
-    "    .syntax unified\n"                                                                                   \
-    "    .thumb\n"                                                                                            \
-    "    .p2align 1\n"                                                                                        \
-    "    .global " name "\n"                                                                                  \
-    "    .hidden " name "\n"                                                                                  \
-    "    .type  " name ", %function\n"                                                                        \
-    "    .thumb_func\n" name ":\n"                                                                            \
+    NN_ASM_SECTION(name) NN_ASM_FUNC(name, "1") name ":\n"                                                    \
     "    push   {r4-r11, lr}\n"                                                                              \
     "    ldr    r11, [sp, #36]\n"                                                                            \
     "1:  subs   lr, r2, #2\n"                                                                                \
@@ -103,8 +96,7 @@ static inline void nn_widen4(uint32_t v, uint32_t *lo, uint32_t *hi) {
     "    subs   r3, r3, #1\n"                                                                                \
     "    bgt    1b\n"                                                                                        \
     "    pop    {r4-r11, pc}\n"                                                                              \
-    "    .size  " name ", . - " name "\n"                                                                     \
-    "    .popsection\n"
+    NN_ASM_SIZE(name) NN_ASM_SECTION_END
 __asm__(NN_WIDEN_FN_ASM("nn_widen8", NN_WIDEN8_ASM));
 __asm__(NN_WIDEN_FN_ASM("nn_widen8p", NN_WIDEN8P_ASM));
 
@@ -461,14 +453,8 @@ enum {
     "    .endr\n"
 
 __asm__(
-    "    .pushsection .text.nn_k22_run,\"ax\",%progbits\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .p2align 2\n"
-    "    .global nn_k22_run\n"
-    "    .hidden nn_k22_run\n"
-    "    .type nn_k22_run, %function\n"
-    "    .thumb_func\n"
+    NN_ASM_SECTION("nn_k22_run")
+    NN_ASM_FUNC("nn_k22_run", "2")
     NN_K22_EP_MACROS_ASM
     "nn_k22_run:\n"
     "    push   {r4-r11, lr}\n"
@@ -526,12 +512,8 @@ __asm__(
     "    .purgem k22out\n"
     "    .purgem k22epa\n"
     "    .purgem k22epb\n"
-    "    .size  nn_k22_run, . - nn_k22_run\n"
-    "    .p2align 1\n"
-    "    .global nn_k22_labels\n"
-    "    .hidden nn_k22_labels\n"
-    "    .type  nn_k22_labels, %function\n"
-    "    .thumb_func\n"
+    NN_ASM_SIZE("nn_k22_run")
+    NN_ASM_FUNC("nn_k22_labels", "1")
     "nn_k22_labels:\n"
     "    ldr    r1, =.Lk22_done + 1\n"
     "    ldr    r2, =.Lk22_single + 1\n"
@@ -546,8 +528,7 @@ __asm__(
     "    stm    r0!, {r1, r2}\n"
     "    bx     lr\n"
     "    .ltorg\n"
-    "    .size  nn_k22_labels, . - nn_k22_labels\n"
-    "    .popsection\n");
+    NN_ASM_SIZE("nn_k22_labels") NN_ASM_SECTION_END);
 
 /* Doubled int16 pairs of 4 int8 taps of channel pairs: for each of n_cp pairs (channel a at `a`, channel b
  * b_off bytes after it), n4 x {a01, b01, a23, b23}; then dst advances dst_skip bytes and a src_skip bytes
@@ -558,12 +539,7 @@ void nn_k22_weights4(uint32_t *dst, const int8_t *a, int32_t b_off, int32_t n4, 
 void nn_k22_weights4p(uint32_t *dst, const int8_t *a, int32_t b_off, int32_t n4, int32_t n_cp, int32_t dst_skip,
                       int32_t src_skip);
 #define NN_K22_WEIGHTS_ASM(name, group)                                                                       \
-    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                      \
-    "    .p2align 1\n"                                                                                        \
-    "    .global " name "\n"                                                                                  \
-    "    .hidden " name "\n"                                                                                  \
-    "    .type  " name ", %function\n"                                                                        \
-    "    .thumb_func\n" name ":\n"                                                                            \
+    NN_ASM_SECTION(name) NN_ASM_FUNC(name, "1") name ":\n"                                                    \
     "    push   {r4-r11, lr}\n"                                                                              \
     "    ldr    lr, [sp, #36]\n"                                                                             \
     "3:  mov    r12, r3\n"                                                                                   \
@@ -577,8 +553,7 @@ void nn_k22_weights4p(uint32_t *dst, const int8_t *a, int32_t b_off, int32_t n4,
     "    subs   lr, lr, #1\n"                                                                                \
     "    bgt    3b\n"                                                                                        \
     "    pop    {r4-r11, pc}\n"                                                                              \
-    "    .size  " name ", . - " name "\n"                                                                     \
-    "    .popsection\n"
+    NN_ASM_SIZE(name) NN_ASM_SECTION_END
 /* clang-format off */
 __asm__(NN_K22_WEIGHTS_ASM("nn_k22_weights4",
     "    sxtb16 r6, r4\n"
@@ -750,6 +725,30 @@ void nn_m4_conv_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16
             o[i] = nn_clamp8(o[i], ps->act_min, ps->act_max);
         }
     }
+}
+
+/* For the Winograd path (dysan_nn_conv_wino_m4.c), which runs nn_k22_run over a stream it builds itself:
+ * the Thumb address where a window of `pairs` int16 pairs (even, 2 .. 2 NN_K22_STEPS) starts, or for
+ * pairs == 0 the stream's end, for pairs < 0 the end of the column copy (no copy). */
+uint32_t nn_m4_k22_entry(int32_t pairs) {
+    uint32_t l[NN_K22_LABELS];
+    nn_k22_labels(l);
+    if (pairs < 0) {
+        return l[NN_K22_L_COPIED];
+    }
+    return pairs ? l[NN_K22_L_END] - NN_K22_STEP_BYTES * (uint32_t)(pairs / 2) : l[NN_K22_L_DONE];
+}
+
+/* One run of nn_k22_run over a caller-built stream whose headers point at already built columns. */
+void nn_m4_k22_stream(const uint32_t *stream, uint32_t copied) {
+    static const int32_t offs[2] = {0, 0};
+    nn_k22_t k;
+    memset(&k, 0, sizeof k);
+    k.w = stream;
+    k.offs = offs;
+    k.pairs_left = 1;
+    k.copy = copied;
+    nn_k22_run(&k);
 }
 
 /* ---- DEPTHWISE_CONV_2D ----------------------------------------------------------------------------------- */

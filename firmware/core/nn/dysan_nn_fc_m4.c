@@ -123,14 +123,7 @@ void nn_fc4_plain(nn_fc4_t *a);
 #define NN_FC4_NOFIX(acc) ""
 #define NN_FC4_CLAMP "    cmp    r11, r8\n    it     lt\n    movlt  r11, r8\n"
 #define NN_FC4_ASM(name, fix, clamp)                                                                          \
-    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                      \
-    "    .syntax unified\n"                                                                                   \
-    "    .thumb\n"                                                                                            \
-    "    .p2align 2\n"                                                                                        \
-    "    .global " name "\n"                                                                                  \
-    "    .hidden " name "\n"                                                                                  \
-    "    .type  " name ", %function\n"                                                                        \
-    "    .thumb_func\n" name ":\n"                                                                            \
+    NN_ASM_SECTION(name) NN_ASM_FUNC(name, "2") name ":\n"                                                    \
     "    push   {r4-r11, lr}\n"                                                                               \
     "    mov    lr, r0\n"                                                                                     \
     "    ldr    r4, [lr, #20]\n"                                                                              \
@@ -151,8 +144,7 @@ void nn_fc4_plain(nn_fc4_t *a);
     NN_FC4_OUT_ASM("r3", fix, clamp)                                                                          \
     "    str    r12, [lr, #44]\n"                                                                             \
     "    pop    {r4-r11, pc}\n"                                                                               \
-    "    .size  " name ", . - " name "\n"                                                                     \
-    "    .popsection\n"
+    NN_ASM_SIZE(name) NN_ASM_SECTION_END
 __asm__(NN_FC4_ASM("nn_fc4_fix", NN_FC4_FIX, ""));
 __asm__(NN_FC4_ASM("nn_fc4_fix_clamp", NN_FC4_FIX, NN_FC4_CLAMP));
 __asm__(NN_FC4_ASM("nn_fc4_clamp", NN_FC4_NOFIX, NN_FC4_CLAMP));

@@ -116,6 +116,22 @@ static inline int32_t nn_rq_apply_bounded(int32_t acc, int32_t mult, int32_t rig
     __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"((int32_t)((uint32_t)acc << 1)), "r"(mult));
     return (int32_t)((uint32_t)h + round - ((uint32_t)h >> 31)) >> right;
 }
+
+/* Assembler framing of the hand-written Thumb-2 functions (dysan_nn_conv_m4.c, dysan_nn_fc_m4.c), written
+ * once: each function in its own section (so --gc-sections drops an unused one), hidden, typed as a Thumb
+ * function so that its address has bit 0 set. NN_ASM_FUNC can follow another function in the same section. */
+#define NN_ASM_SECTION(name)                                                                                  \
+    "    .pushsection .text." name ",\"ax\",%progbits\n"                                                     \
+    "    .syntax unified\n"                                                                                  \
+    "    .thumb\n"
+#define NN_ASM_FUNC(name, align)                                                                              \
+    "    .p2align " align "\n"                                                                               \
+    "    .global " name "\n"                                                                                 \
+    "    .hidden " name "\n"                                                                                 \
+    "    .type  " name ", %function\n"                                                                       \
+    "    .thumb_func\n"
+#define NN_ASM_SIZE(name) "    .size  " name ", . - " name "\n"
+#define NN_ASM_SECTION_END "    .popsection\n"
 #endif
 
 static inline int32_t nn_mbqm(int32_t x, int32_t mult, int32_t shift) {

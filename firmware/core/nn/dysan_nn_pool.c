@@ -65,22 +65,10 @@ static void nn_mean(const nn_op_t *op, uint8_t *arena) {
         return;
     }
 #endif
-    const int32_t *p = op->p;
-    const int32_t outer = p[DYSAN_NN_MEAN_OUTER], reduce = p[DYSAN_NN_MEAN_REDUCE], inner = p[DYSAN_NN_MEAN_INNER];
-    const int32_t zp_in = p[DYSAN_NN_MEAN_INPUT_ZP], zp_out = p[DYSAN_NN_MEAN_OUTPUT_ZP];
-    const nn_rq_t q = nn_rq_make(p[DYSAN_NN_MEAN_MULTIPLIER], p[DYSAN_NN_MEAN_SHIFT]);
-    const int8_t *in = (const int8_t *)(arena + op->in[0].off);
-    int8_t *out = (int8_t *)(arena + op->out.off);
-    for (int32_t o = 0; o < outer; o++) {
-        const int8_t *base = in + (size_t)o * reduce * inner;
-        for (int32_t c = 0; c < inner; c++) {
-            int32_t sum = 0;
-            for (int32_t r = 0; r < reduce; r++) {
-                sum += base[(size_t)r * inner + c];
-            }
-            /* sum - zp * n in 64 bits, narrowed to int32 as the reference's accumulator type does */
-            const int32_t shifted = (int32_t)((int64_t)sum - (int64_t)zp_in * reduce);
-            out[(size_t)o * inner + c] = nn_clamp8(nn_rq_apply(shifted, &q) + zp_out, -128, 127);
+    const nn_mean_t g = nn_mean_geom(op, arena);
+    for (int32_t o = 0; o < g.outer; o++) {
+        for (int32_t c = 0; c < g.inner; c++) {
+            g.out[(size_t)o * g.inner + c] = nn_mean_out(&g, nn_mean_sum(&g, o, c));
         }
     }
 }

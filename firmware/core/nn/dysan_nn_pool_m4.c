@@ -60,40 +60,30 @@ int nn_m4_average_pool2(const nn_op_t *op, uint8_t *arena) {
 /* 4 channels per word: SXTAB16 sums even and odd bytes in int16 halves (|sum| <= 128 x reduce fits while
  * reduce < 256), then each sum goes through the same requantization as the portable kernel. */
 int nn_m4_mean(const nn_op_t *op, uint8_t *arena) {
-    const int32_t *p = op->p;
-    const int32_t outer = p[DYSAN_NN_MEAN_OUTER], reduce = p[DYSAN_NN_MEAN_REDUCE], inner = p[DYSAN_NN_MEAN_INNER];
-    if (reduce >= 256) {
+    const nn_mean_t g = nn_mean_geom(op, arena);
+    if (g.reduce >= 256) {
         return 0;
     }
-    const int32_t zp_in = p[DYSAN_NN_MEAN_INPUT_ZP], zp_out = p[DYSAN_NN_MEAN_OUTPUT_ZP];
-    const nn_rq_t q = nn_rq_make(p[DYSAN_NN_MEAN_MULTIPLIER], p[DYSAN_NN_MEAN_SHIFT]);
-    const int8_t *in = (const int8_t *)(arena + op->in[0].off);
-    int8_t *out = (int8_t *)(arena + op->out.off);
-    for (int32_t o = 0; o < outer; o++) {
-        const int8_t *base = in + (size_t)o * reduce * inner;
+    for (int32_t o = 0; o < g.outer; o++) {
+        const int8_t *base = g.in + (size_t)o * g.reduce * g.inner;
+        int8_t *out = g.out + (size_t)o * g.inner;
         int32_t c = 0;
-        for (; c + 4 <= inner; c += 4) {
+        for (; c + 4 <= g.inner; c += 4) {
             uint32_t even = 0, odd = 0;
             const int8_t *px = base + c;
-            for (int32_t r = 0; r < reduce; r++, px += inner) {
+            for (int32_t r = 0; r < g.reduce; r++, px += g.inner) {
                 uint32_t v;
                 memcpy(&v, px, 4);
                 even = (uint32_t)__sxtab16((int16x2_t)even, (int8x4_t)v);
                 odd = nn_sxtab16_ror8(odd, v);
             }
-            const int32_t sums[4] = {(int16_t)even, (int16_t)odd, (int16_t)(even >> 16), (int16_t)(odd >> 16)};
-            for (int32_t k = 0; k < 4; k++) {
-                const int32_t shifted = (int32_t)((int64_t)sums[k] - (int64_t)zp_in * reduce);
-                out[(size_t)o * inner + c + k] = nn_clamp8(nn_rq_apply(shifted, &q) + zp_out, -128, 127);
-            }
+            out[c] = nn_mean_out(&g, (int16_t)even);
+            out[c + 1] = nn_mean_out(&g, (int16_t)odd);
+            out[c + 2] = nn_mean_out(&g, (int16_t)(even >> 16));
+            out[c + 3] = nn_mean_out(&g, (int16_t)(odd >> 16));
         }
-        for (; c < inner; c++) {
-            int32_t sum = 0;
-            for (int32_t r = 0; r < reduce; r++) {
-                sum += base[(size_t)r * inner + c];
-            }
-            const int32_t shifted = (int32_t)((int64_t)sum - (int64_t)zp_in * reduce);
-            out[(size_t)o * inner + c] = nn_clamp8(nn_rq_apply(shifted, &q) + zp_out, -128, 127);
+        for (; c < g.inner; c++) {
+            out[c] = nn_mean_out(&g, nn_mean_sum(&g, o, c));
         }
     }
     return 1;

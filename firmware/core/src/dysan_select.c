@@ -50,7 +50,11 @@ uint16_t dysan_schedule_rounds(uint16_t segment, uint16_t candidates, uint16_t n
         return 1u;
     }
     const uint16_t k = dysan_schedule_k(candidates, n_models);
-    const uint32_t rounds = ((uint32_t)n_models + k - 1u) / k;
+    if (k >= n_models) {
+        return 1u; /* every model on every window: the paper's per-segment score */
+    }
+    const uint32_t per_round = (uint32_t)k * segment; /* evaluations per segment, over all models */
+    const uint32_t rounds = (DYSAN_SELECT_HORIZON_EVALUATIONS * (uint32_t)n_models + per_round - 1u) / per_round;
     const uint32_t cap = DYSAN_SELECT_MAX_HORIZON / segment;
     const uint32_t r = rounds < cap ? rounds : cap;
     return (uint16_t)(r > 1u ? r : 1u);

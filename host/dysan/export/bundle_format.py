@@ -117,9 +117,9 @@ class ScheduleDefaults:
     """Windows per segment p: one model is chosen per segment."""
     candidates: int = 8
     """Candidates scored per window (round-robin over the models); all models when >= n_models. 8 of a full
-    36-model grid: each segment's score then looks back over R = ceil(36 / 8) = 5 segments
-    (``selection.horizon_segments``), so every model keeps about p = 5 evaluations in its score, as with all 36
-    on every window, for 2/9 of the work: ~4 % duty at 64 MHz instead of 16.7 % (``dysan bench-firmware``,
+    36-model grid: each segment's score then looks back over R = ceil(3 * 36 / (8 * 5)) = 3 segments
+    (``selection.horizon_segments``), so every model keeps about 3 evaluations in its score, for 2/9 of the
+    work of all 36 on every window: ~4 % duty at 64 MHz instead of 16.7 % (``dysan bench-firmware``,
     docs/firmware.md "Duty"); 36 (or CONFIGURE candidates >= n_models) is the paper's per-segment DySan(o)."""
     score_x_q15: int = round(0.2 * 32768)
     score_y_q15: int = round(0.8 * 32768)
