@@ -4,7 +4,6 @@
 #   nn-asan   build/nn-asan/nn_runner            the same under -fsanitize=address,undefined (malformed images)
 #   nn-qemu   build/nn-qemu/nn_runner.elf        Cortex-M4F runner for qemu-system-arm -M mps2-an386 (DSP path)
 #             build/nn-qemu/nn_runner_portable.elf   the same with the portable kernels (-DDYSAN_NN_NO_DSP)
-#   nn-qemu-wino  build/nn-qemu-wino/nn_runner.elf  the DSP runner with the experimental Winograd conv path
 #
 # Included by firmware/Makefile, or standalone: make -C firmware -f nn.mk nn-host. Paths are relative to
 # firmware/; every variable is NN_-prefixed so the including Makefile's CC/CFLAGS do not leak in.
@@ -36,7 +35,7 @@ NN_QEMU_LD     := $(NN_QEMU_DIR)/nn_qemu.ld
 NN_ARM_LDFLAGS := $(NN_ARM_ARCH) --specs=rdimon.specs -nostartfiles -T $(NN_QEMU_LD) \
                   -Wl,--gc-sections
 
-.PHONY: nn-all nn-host nn-asan nn-qemu nn-qemu-wino nn-clean
+.PHONY: nn-all nn-host nn-asan nn-qemu nn-clean
 
 nn-all: nn-host nn-asan nn-qemu
 
@@ -64,17 +63,8 @@ build/nn-qemu/nn_runner_portable.elf: $(NN_SRCS) $(NN_HDRS) $(NN_RUNNER) $(NN_MK
 	  $(NN_SRCS) $(NN_RUNNER) $(NN_QEMU_SRCS) $(NN_ARM_LDFLAGS) -o $@
 	$(NN_ARM_SIZE) $@
 
-# The DSP runner with the experimental integer Winograd path of CONV_2D switched on (off in every product
-# build: measured slower than the fast path; tests/test_nn_winograd.py keeps it bit-exact).
-nn-qemu-wino: build/nn-qemu-wino/nn_runner.elf
-
-build/nn-qemu-wino/nn_runner.elf: $(NN_SRCS) $(NN_HDRS) $(NN_RUNNER) $(NN_MK) $(NN_QEMU_SRCS) $(NN_QEMU_DIR)/nn_qemu.h $(NN_QEMU_LD)
-	@mkdir -p $(@D)
-	$(NN_ARM_CC) $(NN_WARN) $(NN_ARM_ARCH) $(NN_ARM_CFLAGS) -DNN_RUNNER_QEMU -DDYSAN_NN_WINOGRAD $(NN_INC) -Itests \
-	  $(NN_SRCS) $(NN_RUNNER) $(NN_QEMU_SRCS) $(NN_ARM_LDFLAGS) -o $@
-
 nn-clean:
-	rm -rf build/nn-host build/nn-asan build/nn-qemu build/nn-qemu-wino
+	rm -rf build/nn-host build/nn-asan build/nn-qemu
 
 ifneq ($(NN_STANDALONE),)
 .DEFAULT_GOAL := nn-all

@@ -317,12 +317,6 @@ static void nn_scratch(nn_scratch_t *s, const nn_op_t *op, uint8_t *arena) {
 }
 
 static void nn_conv2d(const nn_op_t *op, uint8_t *arena) {
-#if NN_DSP && defined(DYSAN_NN_WINOGRAD)
-    /* Experimental, off by default: measured slower than the fast path below (dysan_nn_conv_wino_m4.c). */
-    if (nn_m4_wino_conv(op, arena)) {
-        return;
-    }
-#endif
     nn_scratch_t sc;
     nn_scratch(&sc, op, arena);
     const nn_layout_t *g = &sc.g;

@@ -79,12 +79,6 @@ int nn_m4_conv_fast_prepare(const nn_pass_t *ps, const nn_layout_t *g, uint8_t *
                             uint32_t labels[NN_K22_LABELS]);
 void nn_m4_conv_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16_t *x, uint8_t *base,
                           const uint32_t labels[NN_K22_LABELS]);
-/* The fast path's kernel over a stream built elsewhere (dysan_nn_conv_wino_m4.c): entry addresses (pairs > 0:
- * a window of that many pairs, even; 0: the stream's end; < 0: no column copy) and one run. */
-uint32_t nn_m4_k22_entry(int32_t pairs);
-void nn_m4_k22_stream(const uint32_t *stream, uint32_t copied);
-/* CONV_2D by an integer Winograd transform along time (dysan_nn_conv_wino_m4.c): 1 when it ran the op. */
-int nn_m4_wino_conv(const nn_op_t *op, uint8_t *arena);
 /* DEPTHWISE_CONV_2D: the depth_multiplier channels of one input channel plane. */
 void nn_m4_dw_pass(const nn_pass_t *ps, const int16_t *x, int16_t *wbuf, int32_t *accs);
 #endif

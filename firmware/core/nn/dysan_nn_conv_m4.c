@@ -727,30 +727,6 @@ void nn_m4_conv_fast_pass(const nn_pass_t *ps, const nn_layout_t *g, const int16
     }
 }
 
-/* For the Winograd path (dysan_nn_conv_wino_m4.c), which runs nn_k22_run over a stream it builds itself:
- * the Thumb address where a window of `pairs` int16 pairs (even, 2 .. 2 NN_K22_STEPS) starts, or for
- * pairs == 0 the stream's end, for pairs < 0 the end of the column copy (no copy). */
-uint32_t nn_m4_k22_entry(int32_t pairs) {
-    uint32_t l[NN_K22_LABELS];
-    nn_k22_labels(l);
-    if (pairs < 0) {
-        return l[NN_K22_L_COPIED];
-    }
-    return pairs ? l[NN_K22_L_END] - NN_K22_STEP_BYTES * (uint32_t)(pairs / 2) : l[NN_K22_L_DONE];
-}
-
-/* One run of nn_k22_run over a caller-built stream whose headers point at already built columns. */
-void nn_m4_k22_stream(const uint32_t *stream, uint32_t copied) {
-    static const int32_t offs[2] = {0, 0};
-    nn_k22_t k;
-    memset(&k, 0, sizeof k);
-    k.w = stream;
-    k.offs = offs;
-    k.pairs_left = 1;
-    k.copy = copied;
-    nn_k22_run(&k);
-}
-
 /* ---- DEPTHWISE_CONV_2D ----------------------------------------------------------------------------------- */
 
 /* The depth_multiplier output channels of one input channel plane, pixel by pixel: SMLAD over int16 pairs of

@@ -211,9 +211,11 @@ static int chip_burst(dysan_imu_fifo_t *f)
     const size_t cap = f->bus.max_read < sizeof f->buf ? f->bus.max_read : sizeof f->buf;
     f->buf_len = f->buf_pos = 0u;
     switch (chip_of(f->imu)) {
-    case CHIP_LSM6DS3: { /* FIFO_DATA_OUT rolls back to _L: whole sets (gyro xyz, acc xyz) back to back */
+    case CHIP_LSM6DS3:   /* FIFO_DATA_OUT rolls back to _L: whole sets (gyro xyz, acc xyz) back to back */
+    case CHIP_MPU6050: { /* FIFO_R_W: acc xyz, gyro xyz, big-endian */
+        const uint8_t reg = chip_of(f->imu) == CHIP_LSM6DS3 ? LSM6DS3_FIFO_DATA_OUT_L : MPU6050_FIFO_R_W;
         const uint32_t n = f->avail < cap / GYR_ACC_FRAME ? f->avail : (uint32_t)(cap / GYR_ACC_FRAME);
-        if (rd(f, LSM6DS3_FIFO_DATA_OUT_L, f->buf, n * GYR_ACC_FRAME) != 0) {
+        if (rd(f, reg, f->buf, n * GYR_ACC_FRAME) != 0) {
             return DYSAN_PORT_EIO;
         }
         f->avail -= n;
@@ -242,15 +244,6 @@ static int chip_burst(dysan_imu_fifo_t *f)
             return DYSAN_PORT_EIO;
         }
         f->buf_len = n; /* `avail` shrinks as frames are parsed: a partial frame is sent again */
-        return 0;
-    }
-    case CHIP_MPU6050: { /* FIFO_R_W: acc xyz, gyro xyz, big-endian */
-        const uint32_t n = f->avail < cap / GYR_ACC_FRAME ? f->avail : (uint32_t)(cap / GYR_ACC_FRAME);
-        if (rd(f, MPU6050_FIFO_R_W, f->buf, n * GYR_ACC_FRAME) != 0) {
-            return DYSAN_PORT_EIO;
-        }
-        f->avail -= n;
-        f->buf_len = n * GYR_ACC_FRAME;
         return 0;
     }
     default:
