@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dysan.protocol import BY_NAME, AuthError, Frame, Signer, Verifier, accept, encode, make
 from dysan.protocol.auth import auth_message, compute_tag, tag_ok
-from dysan.protocol.schema import FLAG_AUTH, ErrorCode, Mode
+from dysan.protocol.schema import FLAG_AUTH, PROTOCOL_VERSION, ErrorCode, Mode
 from dysan.testing import golden, proto_shim
 
 KEY = golden.TEST_KEY
@@ -216,12 +216,14 @@ def test_c_signed_tags_verify_in_python(c):
 class _FakePeripheral:
     """A pyserial-like link answering HELLO with INFO (and anything signed with CMD_OK), as a device -- or a
     spoofer -- would. ``key``: what the INFO tag is computed with (None: zeros); ``nonce``: a fixed nonce
-    (an INFO recorded from an earlier HELLO) instead of the HELLO's; ``counter``: the claimed auth counter."""
+    (an INFO recorded from an earlier HELLO) instead of the HELLO's; ``counter``: the claimed auth counter;
+    ``old_info``: an INFO payload sent as is (another firmware's)."""
 
-    def __init__(self, key: bytes | None, counter: int, nonce: int | None = None) -> None:
+    def __init__(self, key: bytes | None, counter: int, nonce: int | None = None,
+                 old_info: bytes | None = None) -> None:
         from dysan.protocol import FrameDecoder
 
-        self.key, self.counter, self.nonce = key, counter, nonce
+        self.key, self.counter, self.nonce, self.old_info = key, counter, nonce, old_info
         self.timeout = 0.0
         self._dec = FrameDecoder()
         self._out = b""
@@ -232,11 +234,14 @@ class _FakePeripheral:
         for f in self._dec.feed(data):
             msg = decode(f.msg_id, f.payload)
             if msg.NAME == "HELLO":
-                info = make("INFO", proto_version=1, fw_version=1, device_id=DEV, mode=0, calib_active=0,
-                            stream_enabled=1, bundle_valid=0, bundle_hash=bytes(8), bundle_version=0,
+                if self.old_info is not None:  # an older firmware's INFO payload
+                    self._out += Frame(BY_NAME["INFO"].id, self.old_info, f.seq).encode()
+                    continue
+                info = make("INFO", proto_version=PROTOCOL_VERSION, fw_version=1, device_id=DEV, mode=0,
+                            calib_active=0, stream_enabled=1, bundle_valid=0, bundle_hash=bytes(8), bundle_version=0,
                             model_count=0, rf_loaded=0, sensitive_set=0, sensitive_value=0xFF,
                             auth_counter=self.counter, segment_len=5, candidates=4, weight_x=1, weight_y=2,
-                            tag=bytes(16))
+                            boot_epoch=3, tag=bytes(16))
                 if self.key is not None:
                     nonce = msg.nonce if self.nonce is None else self.nonce
                     info = dataclasses.replace(info, tag=compute_tag(self.key, DEV, info.ID, nonce,
@@ -257,6 +262,22 @@ def _session(link):
     from dysan.device.session import Session
 
     return Session(link, Identity(device_id=DEV, key=KEY), timeout=0.5)
+
+
+def test_a_device_of_another_protocol_version_is_named_not_misread():
+    """INFO grew in protocol 3 (boot_epoch): a version-2 firmware's 60-byte INFO does not decode, and the host
+    says which version the device speaks instead of timing out; a same-size INFO of another version too."""
+    from dysan.device.session import ProtocolMismatch
+
+    v2 = (2).to_bytes(2, "little") + bytes(58)
+    with pytest.raises(ProtocolMismatch, match="protocol version 2, this host 3"):
+        _session(_FakePeripheral(KEY, counter=1, old_info=v2)).hello()
+    good = encode(make("INFO", proto_version=PROTOCOL_VERSION, fw_version=1, device_id=DEV, mode=0, calib_active=0,
+                       stream_enabled=1, bundle_valid=0, bundle_hash=bytes(8), bundle_version=0, model_count=0,
+                       rf_loaded=0, sensitive_set=0, sensitive_value=0xFF, auth_counter=1, segment_len=5,
+                       candidates=4, weight_x=1, weight_y=2, boot_epoch=1, tag=bytes(16)))
+    with pytest.raises(ProtocolMismatch, match="protocol version 9"):
+        _session(_FakePeripheral(KEY, counter=1, old_info=(9).to_bytes(2, "little") + good[2:])).hello()
 
 
 def test_host_counter_moves_only_on_an_authenticated_info():

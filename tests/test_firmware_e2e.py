@@ -9,7 +9,9 @@ shapes stand in (the check is about the firmware computing what the host compute
 Both are cached under .pytest_cache/dysan-device, keyed by the sources that shape them, so only the first run
 pays for the training (~1-2 min). The subject is one of the new-users fold-0 test subjects (never seen in
 training); their own windows calibrate the RF, as a user's calibration session would, and their gender is
-the stated sensitive value. The schedule is the bundle's default (no CONFIGURE).
+the stated sensitive value. The schedule is the bundle's default (no CONFIGURE). ``dysan train``'s default
+objective trains through the on-device jitter, so the trained bundle has the jitter flag and the reference
+applies it with this boot's seed (the test key and INFO's boot epoch).
 
 The same QEMU session then checks that refused commands change nothing and that calibration sends raw
 windows only inside a session (the host-build tests cover these in depth).
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dysan import jitter
 from dysan.data import make_split
 from dysan.device import QemuDevice, qemu_available
 from dysan.device import reference as ref_mod
@@ -131,7 +134,10 @@ def test_qemu_sanitizes_a_held_out_sisfall_subject_like_the_reference(case, qemu
     info = s.hello()
     assert info.bundle_valid and info.rf_loaded and info.model_count == bundle.n_models
     assert info.bundle_hash == hashlib.sha256(bundle.image).digest()[:8]
-    pipe = ref_mod.ReferencePipeline(bundle, case["rf"], case["sensitive"])  # the bundle's default schedule
+    # the bundle's default schedule; dysan train's default objective makes a jitter bundle: the reference
+    # needs this boot's seed (the test key and INFO's boot epoch)
+    seed = jitter.device_seed(TEST_IDENTITY.key, int(info.boot_epoch)) if bundle.jitter is not None else None
+    pipe = ref_mod.ReferencePipeline(bundle, case["rf"], case["sensitive"], jitter_seed=seed)
     want = pipe.run(case["samples"])
     got = s.replay(case["samples"], timeout=600)
     assert_same_windows(got, want, f"QEMU Cortex-M4F, SisFall subject {case['subject']} ({case['source']} bundle)")

@@ -35,7 +35,7 @@ def lib():
     lib.dysan_jitter_int8.argtypes = [C.POINTER(C.c_int8), C.POINTER(C.c_int8), C.POINTER(C.c_int16), C.c_size_t,
                                       C.POINTER(Norm), C.c_int32, C.c_uint32, C.c_uint32, C.c_uint32, C.c_int32,
                                       C.c_int32]
-    lib.dysan_jitter_seed.argtypes = [C.c_char_p, C.c_size_t]
+    lib.dysan_jitter_seed.argtypes = [C.c_char_p, C.c_size_t, C.c_uint16]
     lib.dysan_jitter_seed.restype = C.c_uint32
     return lib
 
@@ -137,13 +137,21 @@ def test_emit_path_rejects_bad_arguments(lib):
         jitter.output_multipliers([2**31 - 1] * 6, 1)
 
 
-def test_device_seed_is_hmac_of_the_key_in_both_languages(lib):
+def test_device_seed_is_hmac_of_the_key_and_boot_epoch_in_both_languages(lib):
     import hashlib
     import hmac
 
+    seeds = set()
     for key in (bytes(range(0x40, 0x60)), b"\xff" * 32):
-        want = int.from_bytes(hmac.new(key, b"dysan jitter seed v1", hashlib.sha256).digest()[:4], "little")
-        assert jitter.device_seed(key) == want == lib.dysan_jitter_seed(key, len(key))
+        for epoch in (1, 2, 0x1234, jitter.BOOT_EPOCH_MAX):
+            msg = b"dysan jitter seed v2" + epoch.to_bytes(2, "little")
+            want = int.from_bytes(hmac.new(key, msg, hashlib.sha256).digest()[:4], "little")
+            assert jitter.device_seed(key, epoch) == want == lib.dysan_jitter_seed(key, len(key), epoch)
+            seeds.add(want)
+    assert len(seeds) == 8  # every (key, boot) its own series
+    for bad in (0, jitter.BOOT_EPOCH_MAX + 1):
+        with pytest.raises(ValueError, match="boot epoch"):
+            jitter.device_seed(b"k" * 32, bad)
 
 
 def test_matrices_are_bounded_scaled_rotations():
@@ -320,8 +328,10 @@ def test_bundle_flag_round_trips_and_is_checked(tmp_path, synthetic_bundle):  # 
 def test_host_firmware_sends_what_the_reference_computes_with_jitter(tmp_path, synthetic, synthetic_bundle,  # noqa: F811
                                                                     synthetic_rf):  # noqa: F811
     """The firmware application (host build, provisioned with the test identity) on a jitter bundle: every
-    sent window equals the reference's (jitter.apply_int8 with device_seed(key) and the window's seq); the
-    models and labels are those of the same bundle without the flag, the bytes are not."""
+    sent window equals the reference's (jitter.apply_int8 with device_seed(key, INFO's boot epoch) and the
+    window's seq); the models and labels are those of the same bundle without the flag, the bytes are not.
+    After a reboot on the same flash the epoch is one higher and the same samples leave as other bytes (the
+    sequence numbers restart, the series does not), again exactly the reference's."""
     from dysan.device import reference as ref_mod
     from test_device_host import SCHED, device, ready
     from test_device_support import TEST_IDENTITY, assert_same_windows, build_firmware, subject_stream
@@ -332,21 +342,88 @@ def test_host_firmware_sends_what_the_reference_computes_with_jitter(tmp_path, s
     jb = _jitter_bundle(synthetic_bundle, tmp_path / "jitter", jitter.JitterParams())
     with pytest.raises(Exception, match="seed"):
         ref_mod.ReferencePipeline(jb, synthetic_rf, 0, SCHED)
-    seed = jitter.device_seed(TEST_IDENTITY.key)
-    want = ref_mod.ReferencePipeline(jb, synthetic_rf, 0, SCHED, jitter_seed=seed).run(samples)
     plain = ref_mod.ReferencePipeline(synthetic_bundle, synthetic_rf, 0, SCHED).run(samples)
+    regions = tmp_path / "regions.bin"  # the host build's flash regions in a file: STATE survives the restart
+    with device(regions) as s:
+        ready(s, jb, synthetic_rf, sensitive=0, sched=SCHED)
+        epoch = int(s.info.boot_epoch)
+        got = s.replay(samples)
+    assert epoch >= 1
+    want = ref_mod.ReferencePipeline(jb, synthetic_rf, 0, SCHED,
+                                     jitter_seed=jitter.device_seed(TEST_IDENTITY.key, epoch)).run(samples)
     assert [(w.model_id, w.rf_label) for w in want] == [(w.model_id, w.rf_label) for w in plain]
     assert len({w.model_id for w in want}) > 1
-    with device() as s:
-        ready(s, jb, synthetic_rf, sensitive=0, sched=SCHED)
-        got = s.replay(samples)
     assert_same_windows(got, want, "host build, jitter bundle")
+    with device(regions) as s:  # reboot: same bundle, RF and settings from flash, a new epoch
+        assert int(s.info.boot_epoch) == epoch + 1 and int(s.info.bundle_valid) and int(s.info.rf_loaded)
+        again = s.replay(samples)
+    want2 = ref_mod.ReferencePipeline(jb, synthetic_rf, 0, SCHED,
+                                      jitter_seed=jitter.device_seed(TEST_IDENTITY.key, epoch + 1)).run(samples)
+    assert_same_windows(again, want2, "host build, jitter bundle, after a reboot")
+    assert [w.seq for w in again] == [w.seq for w in got]  # sequence numbers restarted ...
+    assert np.mean([a.data != g.data for a, g in zip(again, got, strict=True)]) > 0.9  # ... the series did not
     differ = np.mean([w.data != p.data for w, p in zip(want, plain, strict=True)])
     assert differ > 0.9, "the jitter changed almost no window"
     # small: each value moves by a rotation of <= ~17 degrees and a gain of <= 10 %, not more
     a = np.frombuffer(b"".join(w.data for w in want), np.int8).astype(float)
     b = np.frombuffer(b"".join(p.data for p in plain), np.int8).astype(float)
     assert 0 < np.abs(a - b).mean() < 0.5 * np.abs(b).mean() + 2
+
+
+HOST_STATE_BYTES, STATE_PAGE, SETTINGS_OFF, RECORD = 8192, 4096, 2048, 48  # port_host.c, dysan_state.h
+
+
+def _set_boot_epoch(regions: Path, epoch: int) -> None:
+    """Rewrite the boot epoch (and CRC) of the current STATE settings record in a host build's regions file
+    (STATE is its last 8 KiB): what a device that has booted ``epoch`` times holds."""
+    import struct
+    import zlib
+
+    buf = bytearray(regions.read_bytes())
+    state = len(buf) - HOST_STATE_BYTES
+    pages = []
+    for base in (state, state + STATE_PAGE):
+        magic, seq, nseq, crc = struct.unpack_from("<4I", buf, base)
+        if magic == 0x54535944 and seq ^ nseq == 0xFFFFFFFF and crc == zlib.crc32(bytes(buf[base:base + 12])):
+            pages.append((seq, base))
+    base = max(pages)[1]
+    recs = [base + off for off in range(SETTINGS_OFF, STATE_PAGE - RECORD + 1, RECORD)
+            if buf[base + off] == 0x5A and struct.unpack_from("<I", buf, base + off + 44)[0]
+            == zlib.crc32(bytes(buf[base + off:base + off + 44]))]
+    rec = recs[-1]
+    struct.pack_into("<H", buf, rec + 10, epoch)
+    struct.pack_into("<I", buf, rec + 44, zlib.crc32(bytes(buf[rec:rec + 44])))
+    regions.write_bytes(bytes(buf))
+
+
+def test_a_device_that_cannot_start_a_new_series_sends_no_jittered_window(tmp_path, synthetic, synthetic_bundle,  # noqa: F811
+                                                                          synthetic_rf):  # noqa: F811
+    """A device whose STATE holds the last boot epoch (65535) cannot raise it: INFO keeps reporting 65535, and
+    a jitter bundle is refused with the reason instead of streaming a series an earlier boot may have sent.
+    A plain bundle streams as before."""
+    from dysan.protocol.schema import Mode
+    from test_device_host import SCHED, device, ready
+    from test_device_support import build_firmware, subject_stream
+
+    build_firmware("host")
+    ds, _ = synthetic
+    samples = subject_stream(ds, ds.recordings[-1].subject, 125 + 62 * 4)
+    jb = _jitter_bundle(synthetic_bundle, tmp_path / "jitter", jitter.JitterParams())
+    regions = tmp_path / "regions.bin"
+    with device(regions) as s:
+        ready(s, jb, synthetic_rf, sensitive=0, sched=SCHED)
+        assert int(s.info.boot_epoch) == 1  # a fresh device's first boot
+    _set_boot_epoch(regions, jitter.BOOT_EPOCH_MAX)
+    with device(regions) as s:
+        assert int(s.info.boot_epoch) == jitter.BOOT_EPOCH_MAX and int(s.info.bundle_valid)
+        s.set_mode(Mode.REPLAY)
+        s.push_samples(samples, expect_output=False)
+        s.set_mode(Mode.IDLE)
+        s.ping()
+        assert not s.windows
+        assert any(level == 2 and "no sanitized output: boot epochs used up" in text for level, text in s.logs)
+        s.upload_bundle(synthetic_bundle.image, version=8)  # the same models without the jitter flag
+        assert len(s.replay(samples)) == 5
 
 
 # ---- dysan evaluate on a run trained with --jitter --------------------------------------------------------------

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from dysan import jitter
 from dysan.cli import main
 from dysan.device import qemu_available
 from dysan.device import reference as ref_mod
@@ -125,8 +126,15 @@ def test_flash_calibrate_stream_on_qemu_equals_the_reference(env, tiny_bundle, s
     src = open_replay(sisfall_spec, SUBJECT)
     samples = src.stream_samples(samples_for(STREAM_WINDOWS), chunk_s=10.0, skip_s=CALIB_SECONDS)
     bundle = ref_mod.Bundle(tiny_bundle)
-    pipe = ref_mod.ReferencePipeline(bundle, rf_table, src.sensitive("gender"))
-    want = pipe.run(samples)
+    # dysan train's default objective trains through the on-device jitter: the bundle has the flag, and the
+    # reference needs the seed of the boot that streamed (the key and the boot epoch the stream report records)
+    assert bundle.jitter is not None
+    key = keystore.load(key_file).key
+    epochs = {p["boot_epoch"] for p in st["parts"]}
+    assert len(epochs) == 1 and min(epochs) >= 1, st["parts"]
+    pipe = ref_mod.ReferencePipeline(bundle, rf_table, src.sensitive("gender"),
+                                     jitter_seed=jitter.device_seed(key, epochs.pop()))
+    want = pipe.run(samples, first_seq=st["parts"][0]["first_seq"])
     got = read_windows(target)
     assert len(got) == len(want) == STREAM_WINDOWS
     for g, w in zip(got, want, strict=True):
@@ -160,7 +168,7 @@ def test_flash_calibrate_stream_on_qemu_equals_the_reference(env, tiny_bundle, s
             link.close()
     assert fired == {"corrupt", "drop"} and stats.reconnects >= 1 and stats.resends >= 1
     assert stats.lost == 0 and stats.device_stats["windows_dropped"] == 0
-    want2 = reference_for_parts(pipe, later, stats.parts)
+    want2 = reference_for_parts(pipe, later, stats.parts, key)
     got2 = read_windows(tmp / "chaos.csv")
     assert len(got2) == len(want2) == stats.written
     assert [(g["data"], g["model_id"]) for g in got2] == [(w.data, w.model_id) for w in want2]

@@ -139,6 +139,7 @@ static void settings_of(int i, dysan_settings_t *s)
     s->candidates = (uint8_t)(1 + i % 36);
     s->weight_x = (uint16_t)(i * 37);
     s->weight_y = (uint16_t)(32768 - i);
+    s->boot_epoch = (uint16_t)(1 + i / 3); /* a boot's epoch, like any setting, must survive every cut */
     s->bundle_size = (uint32_t)i * 1000u;
     s->bundle_version = (uint32_t)i;
     for (int k = 0; k < 8; k++) {
@@ -242,6 +243,7 @@ static int settings_equal(const dysan_settings_t *a, const dysan_settings_t *b)
     dysan_settings_t y = *b;
     return x.flags == y.flags && x.sensitive_value == y.sensitive_value && x.segment_len == y.segment_len &&
            x.candidates == y.candidates && x.weight_x == y.weight_x && x.weight_y == y.weight_y &&
+           x.boot_epoch == y.boot_epoch &&
            x.bundle_size == y.bundle_size && x.bundle_version == y.bundle_version &&
            memcmp(x.bundle_hash8, y.bundle_hash8, 8) == 0 && x.rf_size == y.rf_size &&
            x.rf_version == y.rf_version && memcmp(x.rf_hash8, y.rf_hash8, 8) == 0;

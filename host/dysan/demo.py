@@ -306,12 +306,13 @@ def stage_stream(ctx: DemoContext) -> str:
                 ui.progress("streaming sanitized windows from the emulated wearable", DEMO_STREAM_WINDOWS) as step:
             stats = Streamer(link, writer, StreamOptions(samples=samples),
                              view=lambda st: step.update(completed=st.written)).run()
+            boot_epoch = int(link.session.info.boot_epoch)  # this boot's jitter seed (dysan.jitter.device_seed)
     finally:
         writer.close()
         emulator.stop(dev["device_id"])
     bundle = reference.Bundle(ctx.state["models"])
     manifest = json.loads(BundleDir(ctx.state["models"]).manifest.read_text())
-    seed = jitter.device_seed(keystore.load(dev["key_file"]).key)  # used when the bundle has the jitter flag
+    seed = jitter.device_seed(keystore.load(dev["key_file"]).key, boot_epoch)  # used with the bundle's jitter flag
     want = reference.ReferencePipeline(bundle, cal.rf_table, src.sensitive(manifest["attribute"]),
                                        jitter_seed=seed).run(samples)
     got = read_windows(target)

@@ -33,8 +33,11 @@ multipliers ``M_c`` of the normalization the output multipliers are ``M'_c = rou
 - transform: :func:`apply`;
 - requantize: :func:`dysan.preprocess.quantize_input` with ``(center, M', zp)``.
 
-The seed (:func:`device_seed`) is derived from the device's provisioned HMAC key, so it is provisioned with
-it and never leaves the device; the window counter is the window's SANITIZED_WINDOW sequence number.
+The seed (:func:`device_seed`) is derived from the device's provisioned HMAC key and its boot epoch, so it is
+provisioned with the key and never leaves the device; the window counter is the window's SANITIZED_WINDOW
+sequence number. Sequence numbers restart at 1 on every boot, so the boot epoch (a counter in STATE that the
+device raises once per boot, reported in authenticated INFO) is mixed into the seed: a reboot starts a new
+series of transforms instead of replaying the last one.
 """
 
 from __future__ import annotations
@@ -170,16 +173,25 @@ def float_matrices(seed: int, counters: np.ndarray, params: JitterParams = Jitte
 
 RATIO_Q = 16
 """Fraction bits of the bundle's per-model S output / input scale ratio."""
-SEED_LABEL = b"dysan jitter seed v1"
-"""HMAC message that derives the jitter seed from the device key (DYSAN_JITTER_SEED_LABEL in C)."""
+SEED_LABEL = b"dysan jitter seed v2"
+"""HMAC message prefix that derives the jitter seed from the device key (DYSAN_JITTER_SEED_LABEL in C); the
+boot epoch (u16 little-endian) follows it."""
+BOOT_EPOCH_MAX = 0xFFFF
+"""The last boot epoch: STATE keeps it in a u16, and a device whose epochs are used up sends no jittered
+window rather than repeat a series (DYSAN_JITTER_EPOCH_MAX in C)."""
 
 
-def device_seed(key: bytes) -> int:
-    """The device's jitter seed: the first 4 bytes (little-endian) of HMAC-SHA256(key, SEED_LABEL).
+def device_seed(key: bytes, boot_epoch: int) -> int:
+    """The jitter seed of one boot: the first 4 bytes (little-endian) of
+    HMAC-SHA256(key, SEED_LABEL || boot_epoch as u16 LE).
 
-    Derived, not stored: provisioning the key provisions the seed, and knowing a seed reveals nothing of
-    the key."""
-    return int.from_bytes(hmac.new(bytes(key), SEED_LABEL, hashlib.sha256).digest()[:4], "little")
+    Derived, not stored: provisioning the key provisions the seeds, a seed reveals nothing of the key or of
+    another boot's seed, and the epoch (not secret: INFO reports it) is what makes each boot's series new."""
+    if not 1 <= boot_epoch <= BOOT_EPOCH_MAX:
+        raise ValueError(f"boot epoch {boot_epoch} outside 1..{BOOT_EPOCH_MAX} (a device that streams has "
+                         "raised its epoch at least once)")
+    msg = SEED_LABEL + int(boot_epoch).to_bytes(2, "little")
+    return int.from_bytes(hmac.new(bytes(key), msg, hashlib.sha256).digest()[:4], "little")
 
 
 def ratio_q16(output_scale: float, input_scale: float) -> int:

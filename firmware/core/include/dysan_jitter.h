@@ -48,7 +48,8 @@ int dysan_jitter_apply(int16_t *window, size_t n_samples, uint32_t seed, uint32_
 /* ---- the emit path: the sanitized int8 window (jitter.apply_int8) --------------------------------------- */
 
 #define DYSAN_JITTER_RATIO_Q 16 /* the bundle's S output / input scale ratio, Q16 */
-#define DYSAN_JITTER_SEED_LABEL "dysan jitter seed v1"
+#define DYSAN_JITTER_SEED_LABEL "dysan jitter seed v2" /* followed by the boot epoch, u16 LE */
+#define DYSAN_JITTER_EPOCH_MAX 0xFFFFu                   /* STATE's u16: no jittered window after this boot */
 
 /* The requantization multipliers of an S whose output scale is ratio_q16 / 2^16 times the input scale:
  * out_mult_c = round(mult_c * 2^16 / ratio_q16). Returns 0, or -1 when ratio_q16 is 0 or a multiplier falls
@@ -64,9 +65,11 @@ int dysan_jitter_int8(const int8_t *in, int8_t *out, int16_t *scratch, size_t n_
                       int32_t out_zp, uint32_t ratio_q16, uint32_t seed, uint32_t counter, int32_t max_angle_q14,
                       int32_t max_gain_q14);
 
-/* The device's jitter seed: the first 4 bytes (little-endian) of HMAC-SHA256(key, DYSAN_JITTER_SEED_LABEL).
- * One-way: the seed reveals nothing of the key, and the key stays the only provisioned secret. */
-uint32_t dysan_jitter_seed(const uint8_t *key, size_t key_len);
+/* The jitter seed of one boot: the first 4 bytes (little-endian) of
+ * HMAC-SHA256(key, DYSAN_JITTER_SEED_LABEL || boot_epoch as u16 LE). One-way: the seed reveals nothing of the
+ * key, and the key stays the only provisioned secret. The epoch (STATE's boot counter, raised once per boot
+ * and reported in INFO) makes each boot's series of transforms new although sequence numbers restart at 1. */
+uint32_t dysan_jitter_seed(const uint8_t *key, size_t key_len, uint16_t boot_epoch);
 
 #ifdef __cplusplus
 }

@@ -25,12 +25,15 @@
  * Settings record (little-endian):
  *    0 u8  tag 0x5A               1 u8 flags (DYSAN_STATE_F_*)     2 u8 sensitive value
  *    3 u8  segment_len            4 u8 candidates                  5 u8 reserved (0)
- *    6 u16 weight_x (Q15)         8 u16 weight_y (Q15)            10 u16 reserved (0)
+ *    6 u16 weight_x (Q15)         8 u16 weight_y (Q15)            10 u16 boot_epoch
  *   12 u32 bundle size           16 u32 bundle version            20 u8[8] bundle SHA-256 prefix
  *   28 u32 RF size               32 u32 RF version                36 u8[8] RF SHA-256 prefix
  *   44 u32 CRC-32 of bytes 0..43
  * The bundle / RF entries describe the last *committed* upload, so a boot can tell a committed image from
- * one an interrupted upload left half-written.
+ * one an interrupted upload left half-written. boot_epoch is raised by every boot of a provisioned device
+ * (dysan_app_init) and mixed into that boot's jitter seed (dysan_jitter_seed): sequence numbers restart at 1,
+ * the epoch does not, so no boot repeats another's transforms. It was the reserved u16 (0) of records written
+ * before it existed, which read back as epoch 0.
  */
 #ifndef DYSAN_STATE_H
 #define DYSAN_STATE_H
@@ -65,6 +68,7 @@ typedef struct {
     uint8_t sensitive_value;
     uint8_t segment_len, candidates;
     uint16_t weight_x, weight_y;
+    uint16_t boot_epoch; /* boots of this provisioned device (0 never booted provisioned) */
     uint32_t bundle_size, bundle_version;
     uint8_t bundle_hash8[8];
     uint32_t rf_size, rf_version;

@@ -8,7 +8,7 @@
 
 _Static_assert(DYSAN_MSG_HELLO_MAX_SIZE == 6, "HELLO: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_HELLO_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "HELLO too large");
-_Static_assert(DYSAN_MSG_INFO_MAX_SIZE == 60, "INFO: stale, run dysan codegen");
+_Static_assert(DYSAN_MSG_INFO_MAX_SIZE == 62, "INFO: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_INFO_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "INFO too large");
 _Static_assert(DYSAN_MSG_PING_MAX_SIZE == 4, "PING: stale, run dysan codegen");
 _Static_assert(DYSAN_MSG_PING_MAX_SIZE <= DYSAN_MSG_MAX_PAYLOAD, "PING too large");
@@ -177,6 +177,7 @@ int dysan_msg_info_unpack(const uint8_t *p, size_t len, dysan_msg_info_t *m)
     if (m->weight_y > 32768u) {
         return DYSAN_ERR_BAD_FIELD;
     }
+    m->boot_epoch = dysan_le_get_u16(p + DYSAN_MSG_INFO_OFF_BOOT_EPOCH);
     memcpy(m->tag, p + DYSAN_MSG_INFO_OFF_TAG, sizeof m->tag);
     return DYSAN_OK;
 }
@@ -233,6 +234,7 @@ int dysan_msg_info_pack(const dysan_msg_info_t *m, uint8_t *out, size_t cap, siz
     out[DYSAN_MSG_INFO_OFF_CANDIDATES] = m->candidates;
     dysan_le_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_X, m->weight_x);
     dysan_le_put_u16(out + DYSAN_MSG_INFO_OFF_WEIGHT_Y, m->weight_y);
+    dysan_le_put_u16(out + DYSAN_MSG_INFO_OFF_BOOT_EPOCH, m->boot_epoch);
     memcpy(out + DYSAN_MSG_INFO_OFF_TAG, m->tag, sizeof m->tag);
     *len = size;
     return DYSAN_OK;

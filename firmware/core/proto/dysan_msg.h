@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define DYSAN_PROTO_VERSION 2
+#define DYSAN_PROTO_VERSION 3
 
 /* Frame layout: header | payload | [auth trailer] | CRC-32, COBS-encoded, 0x00-terminated. */
 #define DYSAN_FRAME_HEADER_SIZE 6
@@ -153,7 +153,7 @@ typedef struct {
  * INFO (0x02, device->host): The device's identity, state and schedule, authenticated by a tag
  * over the HELLO's nonce.
  */
-#define DYSAN_MSG_INFO_SIZE 60
+#define DYSAN_MSG_INFO_SIZE 62
 #define DYSAN_MSG_INFO_MAX_SIZE DYSAN_MSG_INFO_SIZE
 #define DYSAN_MSG_INFO_AUTH 0
 #define DYSAN_MSG_INFO_OFF_PROTO_VERSION 0
@@ -176,7 +176,8 @@ typedef struct {
 #define DYSAN_MSG_INFO_OFF_CANDIDATES 39
 #define DYSAN_MSG_INFO_OFF_WEIGHT_X 40
 #define DYSAN_MSG_INFO_OFF_WEIGHT_Y 42
-#define DYSAN_MSG_INFO_OFF_TAG 44
+#define DYSAN_MSG_INFO_OFF_BOOT_EPOCH 44
+#define DYSAN_MSG_INFO_OFF_TAG 46
 #define DYSAN_MSG_INFO_TAG_COUNT 16
 typedef struct {
     uint16_t proto_version;
@@ -197,6 +198,7 @@ typedef struct {
     uint8_t candidates;
     uint16_t weight_x;
     uint16_t weight_y;
+    uint16_t boot_epoch;
     uint8_t tag[16];
 } dysan_msg_info_t;
 

@@ -35,8 +35,9 @@ typedef struct {
     dysan_auth_t auth;
     dysan_state_t state;
     uint8_t device_id[DYSAN_DEVICE_ID_SIZE];
-    uint32_t jitter_seed; /* dysan_jitter_seed of the provisioned key: secret, never sent */
+    uint32_t jitter_seed; /* dysan_jitter_seed of the key and this boot's epoch: secret, never sent */
     uint8_t jitter_seed_ok;
+    const char *no_seed; /* why there is no jitter seed this boot (NULL: there is, or not provisioned) */
     /* models (the loaded views live in the ML-path objects below) */
     dysan_bundle_t *bundle;
     int bundle_valid;
@@ -220,7 +221,7 @@ static const char *not_ready(const app_t *a, text_t *t)
         /* Two values: the score is the same whatever the value (selection.py), so it is never asked for. */
         t_str(t, "sensitive value not set");
     } else if (a->bundle->jitter && !a->jitter_seed_ok) {
-        t_str(t, "the bundle's jitter needs a provisioned device (its secret seed)");
+        t_str(t, a->no_seed != NULL ? a->no_seed : "the bundle's jitter needs a provisioned device (its secret seed)");
     } else if (sensitive_value(a) >= a->bundle->sensitive_classes) {
         t_str(t, "sensitive value out of range");
     } else if (seg < 1u || seg > DYSAN_PIPE_MAX_SEGMENT) {
@@ -572,6 +573,7 @@ static void on_hello(app_t *a, int authenticated, uint32_t nonce)
     i->candidates = (uint8_t)(cand > 255u ? 255u : cand);
     i->weight_x = x;
     i->weight_y = y;
+    i->boot_epoch = s->boot_epoch;
     /* The tag binds the host's fresh nonce: a spoofed or recorded INFO cannot move the host's counter. */
     size_t len = 0;
     if (a->auth.provisioned && dysan_msg_pack(&a->tx, a->scratch, sizeof a->scratch, &len) == DYSAN_OK &&
@@ -923,6 +925,25 @@ static void handle_frame(app_t *a, const dysan_frame_t *f)
 
 /* ---- init and main loop ------------------------------------------------------------------------------- */
 
+/* This boot's jitter seed: raise STATE's boot epoch and derive the seed from the key and the new epoch
+ * (dysan_jitter_seed). Sequence numbers restart at 1 on every boot; without a new, persisted epoch a boot
+ * would replay an earlier boot's transforms, so when the epoch cannot be raised (no STATE, a failed write,
+ * all epochs used) there is no seed and a jitter bundle is not streamed. Returns NULL, or why not. */
+static const char *new_boot_seed(app_t *a, const uint8_t *key, size_t key_len)
+{
+    dysan_settings_t s = *settings(a);
+    if (s.boot_epoch >= DYSAN_JITTER_EPOCH_MAX) {
+        return "boot epochs used up (65535 boots): the bundle's jitter cannot start a new series";
+    }
+    s.boot_epoch = (uint16_t)(s.boot_epoch + 1u);
+    if (dysan_state_save(&a->state, &s) != DYSAN_OK) {
+        return "boot epoch not persisted (STATE): the bundle's jitter cannot start a new series";
+    }
+    a->jitter_seed = dysan_jitter_seed(key, key_len, s.boot_epoch);
+    a->jitter_seed_ok = 1;
+    return NULL;
+}
+
 void dysan_app_init(void)
 {
     app_t *a = &g_app;
@@ -948,8 +969,7 @@ void dysan_app_init(void)
     if (!provisioned) {
         memset(a->device_id, 0, sizeof a->device_id);
     } else {
-        a->jitter_seed = dysan_jitter_seed(key, sizeof key);
-        a->jitter_seed_ok = 1;
+        a->no_seed = new_boot_seed(a, key, sizeof key);
     }
     dysan_auth_init(&a->auth, provisioned ? a->device_id : NULL, provisioned ? key : NULL,
                     a->state.counter.value, dysan_state_persist_counter, &a->state);
@@ -980,6 +1000,9 @@ void dysan_app_init(void)
     }
     if (!state_ok) {
         send_log(a, DYSAN_LOG_ERROR, "STATE region unusable: signed commands are refused");
+    }
+    if (a->no_seed != NULL && a->bundle_valid && a->bundle->jitter) {
+        send_log(a, DYSAN_LOG_ERROR, a->no_seed);
     }
     if (!a->bundle_valid) {
         send_log(a, DYSAN_LOG_WARN, why_bundle.s);

@@ -5,6 +5,8 @@
 #include "dysan_intmath.h"
 #include "dysan_le.h"
 
+#include <string.h>
+
 #define ONE ((int32_t)1 << DYSAN_JITTER_Q)
 #define HALF ((int32_t)1 << (DYSAN_JITTER_Q - 1))
 
@@ -162,11 +164,14 @@ int dysan_jitter_int8(const int8_t *in, int8_t *out, int16_t *scratch, size_t n_
     return 0;
 }
 
-uint32_t dysan_jitter_seed(const uint8_t *key, size_t key_len)
+uint32_t dysan_jitter_seed(const uint8_t *key, size_t key_len, uint16_t boot_epoch)
 {
     static const char label[] = DYSAN_JITTER_SEED_LABEL;
+    uint8_t msg[sizeof label - 1u + 2u];
+    memcpy(msg, label, sizeof label - 1u);
+    dysan_le_put_u16(msg + sizeof label - 1u, boot_epoch);
     uint8_t mac[DYSAN_SHA256_SIZE];
-    dysan_hmac_sha256(key, key_len, (const uint8_t *)label, sizeof label - 1u, mac);
+    dysan_hmac_sha256(key, key_len, msg, sizeof msg, mac);
     const uint32_t seed = dysan_le_get_u32(mac);
     dysan_wipe(mac, sizeof mac);
     return seed;

@@ -33,6 +33,7 @@ static void encode_settings(const dysan_settings_t *s, uint8_t rec[DYSAN_STATE_R
     rec[4] = s->candidates;
     dysan_le_put_u16(rec + 6, s->weight_x);
     dysan_le_put_u16(rec + 8, s->weight_y);
+    dysan_le_put_u16(rec + 10, s->boot_epoch);
     dysan_le_put_u32(rec + 12, s->bundle_size);
     dysan_le_put_u32(rec + 16, s->bundle_version);
     memcpy(rec + 20, s->bundle_hash8, 8);
@@ -53,6 +54,7 @@ static int decode_settings(const uint8_t *rec, dysan_settings_t *s)
     s->candidates = rec[4];
     s->weight_x = dysan_le_get_u16(rec + 6);
     s->weight_y = dysan_le_get_u16(rec + 8);
+    s->boot_epoch = dysan_le_get_u16(rec + 10);
     s->bundle_size = dysan_le_get_u32(rec + 12);
     s->bundle_version = dysan_le_get_u32(rec + 16);
     memcpy(s->bundle_hash8, rec + 20, 8);

@@ -77,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
         write_json(out / "baseline.json", report)
     if "train" in steps and not _done(out / "train.json", args.force):
         from ..train import grid
-        from ..train.loop import TrainConfig
+        from ..train.loop import TRAIN_DEFAULT, TrainConfig
         from ..train.runner import prepare_run, run_grid
 
-        cfg, points = TrainConfig(), grid.full_grid()
+        cfg, points = TrainConfig(**TRAIN_DEFAULT), grid.full_grid()
         prepare_run(run_dir, args.data, "default", "gender", "within-subject", 0, None, 0, points, cfg)
         t0 = time.time()
         summary = run_grid(run_dir, points, cfg, workers=args.workers)

@@ -11,7 +11,7 @@ from ..errors import DysanError
 from ..nets import FAMILIES
 from ..train import grid as grid_mod
 from ..train import variants
-from ..train.loop import HARDENED, LEGACY, TrainConfig
+from ..train.loop import HARDENED, LEGACY, TRAIN_DEFAULT, TrainConfig
 from ..train.privacy import AGGREGATIONS, PRIVACY_LOSSES
 from ..train.runner import prepare_run, run_grid
 from .common import add_attribute_option, add_data_options, add_json_option, add_protocol_option, write_json
@@ -54,15 +54,18 @@ def add_parser(sub) -> None:
 
 
 def add_hardening_options(p: argparse.ArgumentParser) -> None:
-    """Issue-15 options (docs/evaluation.md "Hardened training"). Unset ones keep TrainConfig's defaults
-    (or the paper's objective with --paper-objective)."""
+    """Issue-15 options (docs/evaluation.md "Hardened training"). Unset ones keep dysan train's defaults
+    (TRAIN_DEFAULT: the paper's objective trained through the on-device jitter), or the paper's objective
+    with --paper-objective."""
     g = p.add_argument_group("hardened training (adversaries that do not go stale, see what attackers see)")
-    d = TrainConfig()
+    d = TrainConfig(**TRAIN_DEFAULT)
     g.add_argument("--paper-objective", action="store_true",
-                   help="start from the paper's objective (one D, |0.5 - BER|, nothing else) instead of the defaults")
+                   help="the paper's objective as published (one D, |0.5 - BER|, no jitter) instead of the "
+                   "defaults")
     g.add_argument("--hardened", action="store_true",
-                   help="start from the hardened combination (entropy term, 3 discriminators reset every 3 epochs "
-                   "with replay 0.5, feature and identity adversaries, moment matching 1)")
+                   help="the full combination: the defaults plus the entropy term, 3 discriminators reset every 3 "
+                   "epochs with replay 0.5, feature and identity adversaries, moment matching 1 (the ablation's "
+                   "'combined' row)")
     g.add_argument("--privacy-loss", choices=PRIVACY_LOSSES,
                    help=f"ber: |0.5 - softBER| (paper); entropy: per-window KL to uniform (default: {d.privacy_loss})")
     g.add_argument("--adversaries", type=int, help=f"discriminators in the ensemble (default: {d.adversaries})")
@@ -95,9 +98,9 @@ def hardening_settings(args: argparse.Namespace) -> dict:
     """The issue-15 settings the command line asks for (defaults filled in)."""
     if args.paper_objective and args.hardened:
         raise DysanError("--paper-objective and --hardened exclude each other")
-    base = LEGACY if args.paper_objective or args.loss != variants.DEFAULT else TrainConfig().to_dict()
+    base = LEGACY if args.paper_objective or args.loss != variants.DEFAULT else {**LEGACY, **TRAIN_DEFAULT}
     if args.hardened:
-        base = {**LEGACY, **HARDENED}
+        base = {**LEGACY, **TRAIN_DEFAULT, **HARDENED}
     out = {k: base.get(k, LEGACY[k]) for k in HARDENING_KEYS}
     for k in HARDENING_KEYS:
         if getattr(args, k, None) is not None:

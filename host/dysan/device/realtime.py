@@ -50,6 +50,8 @@ class RealtimeRun:
     counters: dict[str, int]
     wall_s: float
     schedule: dict = field(default_factory=dict)
+    boot_epoch: int = 0
+    """INFO's boot epoch of the run (a jitter bundle's windows are reproduced with it: dysan.jitter)."""
 
     @property
     def recording_s(self) -> float:
@@ -144,7 +146,7 @@ def run(elf: str | Path, bundle: Bundle, rf_table: bytes, sensitive: int, sample
     sched = schedule or bundle.schedule
     return RealtimeRun(n, shift, windows, counters, time.monotonic() - t0,
                        {"segment": sched.segment, "candidates": sched.candidates, "x_q15": sched.x_q15,
-                        "y_q15": sched.y_q15})
+                        "y_q15": sched.y_q15}, int(info.boot_epoch))
 
 
 # -- the benchmark (``dysan bench-firmware``: >= 10 minutes of virtual time) --------------------------------
@@ -200,8 +202,8 @@ def bench(elf: str | Path, bundle_dir: str | Path, *, minutes: float, data: str,
     out["default"] = run_.summary()
     if check_reference:
         with ui.progress(f"the Python reference on the same {n} samples (TFLM)", 1) as step:
-            want = ReferencePipeline(bundle, rf_table, sensitive, jitter_seed=device_seed(identity.key)).run(
-                samples, replayed=False)
+            seed = device_seed(identity.key, run_.boot_epoch)
+            want = ReferencePipeline(bundle, rf_table, sensitive, jitter_seed=seed).run(samples, replayed=False)
             step.advance(1)
         same = len(want) == len(run_.windows) and all(
             (g.seq, g.model_id, g.rf_label, g.flags, g.data) == (w.seq, w.model_id, w.rf_label, w.flags, w.data)

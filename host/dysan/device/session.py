@@ -44,7 +44,7 @@ from .. import contract
 from ..errors import DysanError
 from ..protocol import Frame, FrameDecoder, Signer, compute_tag, decode, encode, make
 from ..protocol.errors import ProtocolError
-from ..protocol.schema import CHUNK_MAX, SAMPLES_MAX, ErrorCode, Mode, XferState, XferTarget
+from ..protocol.schema import BY_NAME, CHUNK_MAX, PROTOCOL_VERSION, SAMPLES_MAX, ErrorCode, Mode, XferState, XferTarget
 from ..transport.base import Transport
 from .provision import Identity
 
@@ -115,6 +115,15 @@ class _Link:
 
 
 INFO_TAG_LEN = 16
+
+
+class ProtocolMismatch(DysanError):
+    """The device speaks another PROTOCOL_VERSION: its frames cannot be trusted to mean what this host reads."""
+
+    def __init__(self, device_version: int) -> None:
+        super().__init__(f"the device speaks protocol version {device_version}, this host {PROTOCOL_VERSION}: flash "
+                         "the firmware built from the same tree as this host (dysan flash, or make -C firmware)")
+        self.device_version = device_version
 
 
 class InfoNotAuthentic(DysanError):
@@ -203,6 +212,10 @@ class Session:
         try:
             msg = decode(f.msg_id, f.payload)
         except ProtocolError as exc:
+            if f.msg_id == BY_NAME["INFO"].id and len(f.payload) >= 2:
+                version = int.from_bytes(f.payload[:2], "little")  # INFO starts with proto_version in every version
+                if version != PROTOCOL_VERSION:
+                    raise ProtocolMismatch(version) from None
             self.logs.append((3, f"undecodable frame 0x{f.msg_id:02x} from the device: {exc}"))
             return
         name = msg.NAME
@@ -297,8 +310,10 @@ class Session:
         """HELLO -> INFO (kept in :attr:`info`); syncs the signer to the device's counter. ``signed``: an
         authenticated HELLO, the only way INFO discloses the stated sensitive value."""
         nonce = secrets.randbits(32)
-        seq = self.send(make("HELLO", proto_version=1, nonce=nonce), signed=signed)
+        seq = self.send(make("HELLO", proto_version=PROTOCOL_VERSION, nonce=nonce), signed=signed)
         info = self.reply(["INFO"], seq)
+        if int(info.proto_version) != PROTOCOL_VERSION:
+            raise ProtocolMismatch(int(info.proto_version))
         self.info = info
         if self.identity is not None:
             if bytes(info.device_id) != self.identity.device_id:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .. import contract
 
-PROTOCOL_VERSION: int = 2
+PROTOCOL_VERSION: int = 3
 """Bumped on any incompatible change of this table or of the frame layout (reported in INFO)."""
 
 # ---------------------------------------------------------------------------------------------- frame
@@ -487,6 +487,12 @@ MESSAGES: tuple[Message, ...] = (
             u8("candidates", "Schedule: candidate models scored per window."),
             u16("weight_x", "Schedule: score weight x (activity), Q15: 32768 = 1.0.", hi=32768),
             u16("weight_y", "Schedule: score weight y (privacy), Q15: 32768 = 1.0.", hi=32768),
+            u16(
+                "boot_epoch",
+                "Boots of this provisioned device (STATE keeps it; each boot raises it by one). Not secret: the "
+                "jitter seed of this boot is HMAC(key, label || boot_epoch), so a host holding the key can "
+                "reproduce the jittered windows, and no boot repeats another's transforms.",
+            ),
             raw(
                 "tag",
                 16,

@@ -132,6 +132,7 @@ def valid_vectors() -> list[Vector]:
                 candidates=4,
                 weight_x=6554,
                 weight_y=26214,
+                boot_epoch=12,
                 tag=bytes(range(0xA0, 0xB0)),
             ),
             0xFFFF,

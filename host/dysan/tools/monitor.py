@@ -45,7 +45,7 @@ def info_dict(info, signed: bool = False) -> dict:
          "model_count": int(info.model_count), "rf_loaded": int(info.rf_loaded),
          "sensitive_set": int(info.sensitive_set), "auth_counter": int(info.auth_counter),
          "segment_len": int(info.segment_len), "candidates": int(info.candidates),
-         "weight_x": int(info.weight_x), "weight_y": int(info.weight_y)}
+         "weight_x": int(info.weight_x), "weight_y": int(info.weight_y), "boot_epoch": int(info.boot_epoch)}
     if signed and int(info.sensitive_set):
         d["sensitive_value"] = int(info.sensitive_value)
     return d

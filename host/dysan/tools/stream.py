@@ -79,6 +79,9 @@ class Part:
     offset: int
     """First sample of the part in the replayed samples (0 in live mode)."""
     first_seq: int
+    boot_epoch: int = 0
+    """INFO's boot epoch of the device while the part streamed: with the device's key it gives the jitter
+    seed a jitter bundle's windows were sent with (:func:`dysan.jitter.device_seed`)."""
     windows: int = 0
     """Windows of the part accounted for (written + lost)."""
     written: int = 0
@@ -222,7 +225,8 @@ class Streamer:
             s.set_mode(Mode.STREAMING)
         first = int(s.stats().windows_sent) + 1
         self.next_seq = max(self.next_seq, first)
-        self.part = Part(self.boot, len(self.stats.parts), offset, self.next_seq)
+        self.part = Part(self.boot, len(self.stats.parts), offset, self.next_seq,
+                         boot_epoch=int(getattr(s.info, "boot_epoch", 0)))
         self.pos = offset
         self.idle_sent = False
         self._resend_from = None
@@ -433,7 +437,8 @@ class Streamer:
         remaining = windows_in(len(self.samples) - offset)
         if remaining <= 0:
             self.stats.parts.append(self.part)
-            self.part = Part(self.boot, len(self.stats.parts), offset, self.next_seq, end="complete")
+            self.part = Part(self.boot, len(self.stats.parts), offset, self.next_seq,
+                             boot_epoch=int(getattr(s.info, "boot_epoch", 0)), end="complete")
             self._done = True
             return
         self._begin_part(s, offset)
@@ -521,14 +526,28 @@ class Streamer:
             self.view(self.stats)
 
 
-def reference_for_parts(pipeline, samples: np.ndarray, parts: list[Part]) -> list:
+def reference_for_parts(pipeline, samples: np.ndarray, parts: list[Part], key: bytes | None = None) -> list:
     """What a correct device sent for a replayed stream cut into ``parts`` (see the module doc): each part is a
     fresh device stream of its own samples; a part cut by a restart kept the windows written, which were whole
-    segments computed before the restart (or the start of one), so its reference is that of the full segments."""
+    segments computed before the restart (or the start of one), so its reference is that of the full segments.
+
+    A jitter bundle's bytes depend on the device's seed of the part's boot and on the windows' sequence
+    numbers: ``key`` (the device key) with each part's ``boot_epoch`` and ``first_seq`` reproduce them."""
+    from ..errors import DysanError
+    from ..jitter import device_seed
+
     seg = pipeline.schedule.segment
+    jittered = getattr(pipeline.bundle, "jitter", None) is not None
+    if jittered and key is None:
+        raise DysanError("the bundle applies the on-device jitter: the reference of a stream needs the device key")
     out = []
     for p in parts:
         n = p.windows if p.end != "cut" else -(-p.windows // seg) * seg
-        got = pipeline.run(samples[p.offset: p.offset + contract.WINDOW + max(0, n - 1) * contract.HOP]) if n else []
+        if not n:
+            continue
+        if jittered:
+            pipeline.jitter_seed = device_seed(key, p.boot_epoch)
+        got = pipeline.run(samples[p.offset: p.offset + contract.WINDOW + max(0, n - 1) * contract.HOP],
+                           first_seq=p.first_seq if jittered else 1)
         out.extend(got[: p.windows])
     return out
