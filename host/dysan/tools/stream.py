@@ -541,13 +541,17 @@ def reference_for_parts(pipeline, samples: np.ndarray, parts: list[Part], key: b
     if jittered and key is None:
         raise DysanError("the bundle applies the on-device jitter: the reference of a stream needs the device key")
     out = []
-    for p in parts:
-        n = p.windows if p.end != "cut" else -(-p.windows // seg) * seg
-        if not n:
-            continue
-        if jittered:
-            pipeline.jitter_seed = device_seed(key, p.boot_epoch)
-        got = pipeline.run(samples[p.offset: p.offset + contract.WINDOW + max(0, n - 1) * contract.HOP],
-                           first_seq=p.first_seq if jittered else 1)
-        out.extend(got[: p.windows])
+    seed = pipeline.jitter_seed
+    try:
+        for p in parts:
+            n = p.windows if p.end != "cut" else -(-p.windows // seg) * seg
+            if not n:
+                continue
+            if jittered:
+                pipeline.jitter_seed = device_seed(key, p.boot_epoch)
+            got = pipeline.run(samples[p.offset: p.offset + contract.WINDOW + max(0, n - 1) * contract.HOP],
+                               first_seq=p.first_seq if jittered else 1)
+            out.extend(got[: p.windows])
+    finally:
+        pipeline.jitter_seed = seed  # the caller's pipeline is left as it was
     return out
