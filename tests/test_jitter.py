@@ -370,29 +370,40 @@ def test_host_firmware_sends_what_the_reference_computes_with_jitter(tmp_path, s
     assert 0 < np.abs(a - b).mean() < 0.5 * np.abs(b).mean() + 2
 
 
-HOST_STATE_BYTES, STATE_PAGE, SETTINGS_OFF, RECORD = 8192, 4096, 2048, 48  # port_host.c, dysan_state.h
+def _c_defines(*headers: str) -> dict[str, int]:
+    """Integer ``#define``s of firmware headers: the STATE layout is read from its one definition."""
+    import re
+
+    inc = Path(__file__).resolve().parents[1] / "firmware" / "core" / "include"
+    out = {}
+    for h in headers:
+        for name, value in re.findall(r"^#define\s+(\w+)\s+(0x[0-9A-Fa-f]+|\d+)u?\b", (inc / h).read_text(), re.M):
+            out[name] = int(value, 0)
+    return out
 
 
 def _set_boot_epoch(regions: Path, epoch: int) -> None:
     """Rewrite the boot epoch (and CRC) of the current STATE settings record in a host build's regions file
-    (STATE is its last 8 KiB): what a device that has booted ``epoch`` times holds."""
+    (STATE is its last DYSAN_STATE_BYTES): what a device that has booted ``epoch`` times holds."""
     import struct
     import zlib
 
+    d = _c_defines("dysan_state.h", "dysan_port.h")
+    page, rec_size, off0 = d["DYSAN_PORT_PAGE"], d["DYSAN_STATE_RECORD_SIZE"], d["DYSAN_STATE_SETTINGS_OFF"]
     buf = bytearray(regions.read_bytes())
-    state = len(buf) - HOST_STATE_BYTES
-    pages = []
-    for base in (state, state + STATE_PAGE):
-        magic, seq, nseq, crc = struct.unpack_from("<4I", buf, base)
-        if magic == 0x54535944 and seq ^ nseq == 0xFFFFFFFF and crc == zlib.crc32(bytes(buf[base:base + 12])):
-            pages.append((seq, base))
+    state = len(buf) - d["DYSAN_STATE_PAGES"] * page
+
+    def crc_ok(at: int, n: int, crc_at: int) -> bool:
+        return struct.unpack_from("<I", buf, crc_at)[0] == zlib.crc32(bytes(buf[at:at + n]))
+
+    pages = [(struct.unpack_from("<I", buf, base + 4)[0], base) for base in (state, state + page)
+             if struct.unpack_from("<I", buf, base)[0] == d["DYSAN_STATE_MAGIC"] and crc_ok(base, 12, base + 12)]
     base = max(pages)[1]
-    recs = [base + off for off in range(SETTINGS_OFF, STATE_PAGE - RECORD + 1, RECORD)
-            if buf[base + off] == 0x5A and struct.unpack_from("<I", buf, base + off + 44)[0]
-            == zlib.crc32(bytes(buf[base + off:base + off + 44]))]
-    rec = recs[-1]
-    struct.pack_into("<H", buf, rec + 10, epoch)
-    struct.pack_into("<I", buf, rec + 44, zlib.crc32(bytes(buf[rec:rec + 44])))
+    body = rec_size - 4  # the record's CRC-32 covers the bytes before it
+    rec = [base + off for off in range(off0, page - rec_size + 1, rec_size)
+           if buf[base + off] == d["DYSAN_STATE_TAG"] and crc_ok(base + off, body, base + off + body)][-1]
+    struct.pack_into("<H", buf, rec + 10, epoch)  # boot_epoch: dysan_state.h's record layout
+    struct.pack_into("<I", buf, rec + body, zlib.crc32(bytes(buf[rec:rec + body])))
     regions.write_bytes(bytes(buf))
 
 

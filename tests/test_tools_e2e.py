@@ -35,7 +35,7 @@ from dysan.testing.faultlink import FaultLink
 from dysan.tools import emulator, keystore
 from dysan.tools.link import DeviceLink
 from dysan.tools.replay import open_replay, samples_for
-from dysan.tools.stream import Streamer, StreamOptions, reference_for_parts
+from dysan.tools.stream import Part, Streamer, StreamOptions, reference_for_parts
 from dysan.tools.writers import open_writer, read_windows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,11 +130,11 @@ def test_flash_calibrate_stream_on_qemu_equals_the_reference(env, tiny_bundle, s
     # reference needs the seed of the boot that streamed (the key and the boot epoch the stream report records)
     assert bundle.jitter is not None
     key = keystore.load(key_file).key
-    epochs = {p["boot_epoch"] for p in st["parts"]}
-    assert len(epochs) == 1 and min(epochs) >= 1, st["parts"]
+    parts = [Part(**p) for p in st["parts"]]  # the stream report holds what reproduces the bytes
+    assert len({p.boot_epoch for p in parts}) == 1 and parts[0].boot_epoch >= 1, st["parts"]
     pipe = ref_mod.ReferencePipeline(bundle, rf_table, src.sensitive("gender"),
-                                     jitter_seed=jitter.device_seed(key, epochs.pop()))
-    want = pipe.run(samples, first_seq=st["parts"][0]["first_seq"])
+                                     jitter_seed=jitter.device_seed(key, parts[0].boot_epoch))
+    want = reference_for_parts(pipe, samples, parts, key)
     got = read_windows(target)
     assert len(got) == len(want) == STREAM_WINDOWS
     for g, w in zip(got, want, strict=True):

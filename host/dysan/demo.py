@@ -290,7 +290,7 @@ def stage_stream(ctx: DemoContext) -> str:
     from .tools import emulator, keystore
     from .tools.link import DeviceLink
     from .tools.replay import samples_for
-    from .tools.stream import Streamer, StreamOptions
+    from .tools.stream import Streamer, StreamOptions, reference_for_parts
     from .tools.writers import open_writer, read_windows
 
     dev = ctx.state["device"]
@@ -306,15 +306,17 @@ def stage_stream(ctx: DemoContext) -> str:
                 ui.progress("streaming sanitized windows from the emulated wearable", DEMO_STREAM_WINDOWS) as step:
             stats = Streamer(link, writer, StreamOptions(samples=samples),
                              view=lambda st: step.update(completed=st.written)).run()
-            boot_epoch = int(link.session.info.boot_epoch)  # this boot's jitter seed (dysan.jitter.device_seed)
     finally:
         writer.close()
         emulator.stop(dev["device_id"])
     bundle = reference.Bundle(ctx.state["models"])
     manifest = json.loads(BundleDir(ctx.state["models"]).manifest.read_text())
-    seed = jitter.device_seed(keystore.load(dev["key_file"]).key, boot_epoch)  # used with the bundle's jitter flag
-    want = reference.ReferencePipeline(bundle, cal.rf_table, src.sensitive(manifest["attribute"]),
-                                       jitter_seed=seed).run(samples)
+    # a jitter bundle's bytes follow the device's seed of each part's boot (the key and INFO's boot epoch,
+    # recorded per part by the streamer): reference_for_parts reseeds the pipeline part by part
+    key = keystore.load(dev["key_file"]).key
+    seed = jitter.device_seed(key, stats.parts[0].boot_epoch) if bundle.jitter is not None else None
+    pipe = reference.ReferencePipeline(bundle, cal.rf_table, src.sensitive(manifest["attribute"]), jitter_seed=seed)
+    want = reference_for_parts(pipe, samples, stats.parts, key)
     got = read_windows(target)
     same = sum(1 for g, w in zip(got, want, strict=False)
                if (g["data"], g["model_id"], g["rf_label"], g["flags"]) == (w.data, w.model_id, w.rf_label, w.flags))

@@ -174,11 +174,11 @@ def float_matrices(seed: int, counters: np.ndarray, params: JitterParams = Jitte
 RATIO_Q = 16
 """Fraction bits of the bundle's per-model S output / input scale ratio."""
 SEED_LABEL = b"dysan jitter seed v2"
-"""HMAC message prefix that derives the jitter seed from the device key (DYSAN_JITTER_SEED_LABEL in C); the
-boot epoch (u16 little-endian) follows it."""
+"""HMAC message prefix that derives the jitter seed from the device key (generated into C as
+DYSAN_JITTER_SEED_LABEL); the boot epoch (u16 little-endian) follows it."""
 BOOT_EPOCH_MAX = 0xFFFF
 """The last boot epoch: STATE keeps it in a u16, and a device whose epochs are used up sends no jittered
-window rather than repeat a series (DYSAN_JITTER_EPOCH_MAX in C)."""
+window rather than repeat a series (generated into C as DYSAN_JITTER_EPOCH_MAX)."""
 
 
 def device_seed(key: bytes, boot_epoch: int) -> int:

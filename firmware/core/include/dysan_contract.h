@@ -32,6 +32,10 @@ enum dysan_channel {
 #define DYSAN_FEATURE_LAG_MIN 5
 #define DYSAN_FEATURE_LAG_MAX 35
 
+/* The on-device jitter's per-boot seed (host/dysan/jitter.py: device_seed). */
+#define DYSAN_JITTER_SEED_LABEL "dysan jitter seed v2" /* followed by the boot epoch, u16 LE */
+#define DYSAN_JITTER_EPOCH_MAX 65535u /* STATE's u16: no jittered window after this boot */
+
 /* Model selection schedule (host/dysan/selection.py). */
 #define DYSAN_SELECT_MAX_HORIZON 32u /* windows of hit history per model */
 #define DYSAN_SELECT_HORIZON_EVALUATIONS 3u /* evaluations per model a rotating schedule's horizon is sized for */

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dysan_contract.h"
 #include "dysan_preprocess.h"
 
 #ifdef __cplusplus
@@ -48,8 +49,6 @@ int dysan_jitter_apply(int16_t *window, size_t n_samples, uint32_t seed, uint32_
 /* ---- the emit path: the sanitized int8 window (jitter.apply_int8) --------------------------------------- */
 
 #define DYSAN_JITTER_RATIO_Q 16 /* the bundle's S output / input scale ratio, Q16 */
-#define DYSAN_JITTER_SEED_LABEL "dysan jitter seed v2" /* followed by the boot epoch, u16 LE */
-#define DYSAN_JITTER_EPOCH_MAX 0xFFFFu                   /* STATE's u16: no jittered window after this boot */
 
 /* The requantization multipliers of an S whose output scale is ratio_q16 / 2^16 times the input scale:
  * out_mult_c = round(mult_c * 2^16 / ratio_q16). Returns 0, or -1 when ratio_q16 is 0 or a multiplier falls

@@ -933,7 +933,7 @@ static const char *new_boot_seed(app_t *a, const uint8_t *key, size_t key_len)
 {
     dysan_settings_t s = *settings(a);
     if (s.boot_epoch >= DYSAN_JITTER_EPOCH_MAX) {
-        return "boot epochs used up (65535 boots): the bundle's jitter cannot start a new series";
+        return "boot epochs used up: the bundle's jitter cannot start a new series";
     }
     s.boot_epoch = (uint16_t)(s.boot_epoch + 1u);
     if (dysan_state_save(&a->state, &s) != DYSAN_OK) {

@@ -226,7 +226,7 @@ class Streamer:
         first = int(s.stats().windows_sent) + 1
         self.next_seq = max(self.next_seq, first)
         self.part = Part(self.boot, len(self.stats.parts), offset, self.next_seq,
-                         boot_epoch=int(getattr(s.info, "boot_epoch", 0)))
+                         boot_epoch=int(s.info.boot_epoch))
         self.pos = offset
         self.idle_sent = False
         self._resend_from = None
@@ -438,7 +438,7 @@ class Streamer:
         if remaining <= 0:
             self.stats.parts.append(self.part)
             self.part = Part(self.boot, len(self.stats.parts), offset, self.next_seq,
-                             boot_epoch=int(getattr(s.info, "boot_epoch", 0)), end="complete")
+                             boot_epoch=int(s.info.boot_epoch), end="complete")
             self._done = True
             return
         self._begin_part(s, offset)
