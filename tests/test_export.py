@@ -163,3 +163,31 @@ def test_bundle_reader_rejects_corruption(tiny_export, bad):
 
     with pytest.raises(DysanError):
         bundle_format.unpack(bytes(data))
+
+
+def test_scorer_output_range_comes_from_real_windows_not_the_range_forcing_ones():
+    """P and D are converted with two synthetic windows that force their input quantization (S's output's);
+    their logits' int8 range is then set from the real calibration windows alone, so it is not widened by
+    what those two windows make the network output (which coarsened the logits into argmax ties)."""
+    import keras
+
+    from dysan.export import quantize
+    from dysan.nets import device
+
+    keras.utils.set_random_seed(4)
+    d = device.discriminator(batch_size=1)
+    rep = np.random.default_rng(1).normal(size=(64, 125, 6)).astype(np.float32)
+    input_quant = (20.0 / 255, -1)  # about [-10.1, 9.9]: far wider than the real windows
+    flat = quantize.convert(d, rep, input_quant=input_quant)
+    q = quantize.io_quant(flat)
+    assert q["input"][1] == input_quant[1] and q["input"][0] == pytest.approx(input_quant[0], rel=1e-6)
+    real = np.concatenate([d(w[None], training=False).numpy() for w in rep])
+    assert q["output"] == quantize.int8_range_quant(float(real.min()), float(real.max()))
+    lo, hi = input_quant[0] * (-128 - input_quant[1]), input_quant[0] * (127 - input_quant[1])
+    forcing = d(np.stack([np.full((125, 6), lo), np.full((125, 6), hi)]).astype(np.float32), training=False).numpy()
+    scale, zp = q["output"]
+    assert forcing.min() < scale * (-128 - zp) or forcing.max() > scale * (127 - zp)  # they would have widened it
+    # so the real windows' int8 logits (TFLM) use nearly the whole int8 range: full resolution at the boundary
+    x = np.clip(np.round(rep / input_quant[0]) + input_quant[1], -128, 127).astype(np.int8)
+    got = tflm_run(flat, x[:, None]).astype(int)
+    assert got.max() - got.min() >= 200, (got.min(), got.max())

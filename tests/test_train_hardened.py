@@ -196,3 +196,26 @@ def test_the_default_beats_the_paper_against_a_retrained_rf(sisfall_windows, tmp
     # jitter: 92.0 %); re-identification 91.9 / 82.3 %; activity 96.4 / 94.3 % (raw 95.3 / 96.1 %)
     assert d["attribute"]["balanced"] < p["attribute"]["balanced"] - 0.01, (p, d)
     assert d["activity"]["accuracy"] > 0.6, d  # still a sanitizer, not a scrambler
+
+
+def test_ablation_table_has_a_raw_jitter_line_per_amplitude():
+    """Two jitter rows of different amplitudes each bring their own 'raw + jitter only' line (the setting's
+    single entry used to show only the last row's)."""
+    from dysan.train.ablation import table
+
+    def scores(act, attr):
+        return {"activity": {"accuracy": act}, "attribute": {"accuracy": attr, "balanced": attr}}
+
+    def row(cfg, raw_jitter=None):
+        best = {**scores(0.9, 0.8), "point": {"name": "a0.60_l0.30"}, "meets_activity": True, "l1": 0.3}
+        out = {"config": cfg, "best": best, "train_seconds_sum": 10}
+        return out if raw_jitter is None else {**out, "raw_jitter": raw_jitter}
+
+    res = {"settings": {"newusers-age": {"raw": scores(0.88, 0.55), "raw_jitter": scores(0.5, 0.5), "rows": {
+        "paper": row({}),
+        "jitter": row({"jitter": True}, scores(0.884, 0.596)),
+        "jitter-wide": row({"jitter": True, "jitter_angle": 25.0, "jitter_gain": 0.25}, scores(0.880, 0.606)),
+    }}}}
+    lines = [line for line in table(res) if "raw + jitter only" in line]
+    assert lines == ["| newusers-age | raw + jitter only (±10°, ±10 %) | – | 88.4 | 59.6 | 59.6 | – | – | – |",
+                     "| newusers-age | raw + jitter only (±25°, ±25 %) | – | 88.0 | 60.6 | 60.6 | – | – | – |"]

@@ -47,6 +47,7 @@ ROWS: dict[str, dict] = {
     "entropy": {"privacy_loss": "entropy"},
     "moments": {"moment_match": 1.0},
     "jitter": {"jitter": True},
+    "jitter-wide": {"jitter": True, "jitter_angle": 25.0, "jitter_gain": 0.25},
     "combined": {**HARDENED, "jitter": True},
     "hardened": dict(HARDENED),
 }
@@ -231,10 +232,19 @@ def table(results: dict) -> list[str]:
             lines.append(f"| {setting} | raw | – | {100 * raw['activity']['accuracy']:.1f} | "
                          f"{100 * raw['attribute']['accuracy']:.1f} | {100 * raw['attribute']['balanced']:.1f} | "
                          f"{reid} | 0 | – |")
-        rj = res.get("raw_jitter")
-        if rj:
+        # raw windows through the jitter alone, once per amplitude the rows used (rows since the wide jitter
+        # carry their own; older results only the setting's last)
+        jitters = {}
+        for r in res["rows"].values():
+            c = TrainConfig.from_dict(r.get("config", {}))
+            if c.jitter and "raw_jitter" in r:
+                jitters.setdefault(f"±{c.jitter_angle:g}°, ±{100 * c.jitter_gain:g} %", r["raw_jitter"])
+        if not jitters and res.get("raw_jitter"):
+            jitters[""] = res["raw_jitter"]
+        for amplitude, rj in jitters.items():
             reid = f"{100 * rj['reid']['accuracy']:.1f}" if "reid" in rj else "–"
-            lines.append(f"| {setting} | raw + jitter only | – | {100 * rj['activity']['accuracy']:.1f} | "
+            label = f"raw + jitter only ({amplitude})" if amplitude else "raw + jitter only"
+            lines.append(f"| {setting} | {label} | – | {100 * rj['activity']['accuracy']:.1f} | "
                          f"{100 * rj['attribute']['accuracy']:.1f} | {100 * rj['attribute']['balanced']:.1f} | "
                          f"{reid} | – | – |")
         for row, r in res["rows"].items():
