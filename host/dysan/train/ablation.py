@@ -213,8 +213,6 @@ def run_ablation(out: Path, data: str, rows: list[str], settings: list[str], poi
             summary = run_grid(run_dir, points, cfg, workers=workers, log=log)
             scored = score_run(run_dir, points, cfg, trees=trees, log=log, jitter_reference=cfg.jitter)
             res["raw"] = scored["raw"]
-            if "raw_jitter" in scored:
-                res["raw_jitter"] = scored["raw_jitter"]
             res["rows"][row] = {"config": cfg.to_dict(), "train_seconds_sum": summary["train_seconds_sum"],
                                 "wall_seconds": round(time.time() - t0, 1), **scored}
             target.write_text(json.dumps(results, indent=1))
@@ -232,19 +230,16 @@ def table(results: dict) -> list[str]:
             lines.append(f"| {setting} | raw | – | {100 * raw['activity']['accuracy']:.1f} | "
                          f"{100 * raw['attribute']['accuracy']:.1f} | {100 * raw['attribute']['balanced']:.1f} | "
                          f"{reid} | 0 | – |")
-        # raw windows through the jitter alone, once per amplitude the rows used (rows since the wide jitter
-        # carry their own; older results only the setting's last)
+        # raw windows through the jitter alone, once per amplitude the rows used (each jitter row carries its own)
         jitters = {}
         for r in res["rows"].values():
             c = TrainConfig.from_dict(r.get("config", {}))
             if c.jitter and "raw_jitter" in r:
                 jitters.setdefault(f"±{c.jitter_angle:g}°, ±{100 * c.jitter_gain:g} %", r["raw_jitter"])
-        if not jitters and res.get("raw_jitter"):
-            jitters[""] = res["raw_jitter"]
         for amplitude, rj in jitters.items():
             reid = f"{100 * rj['reid']['accuracy']:.1f}" if "reid" in rj else "–"
-            label = f"raw + jitter only ({amplitude})" if amplitude else "raw + jitter only"
-            lines.append(f"| {setting} | {label} | – | {100 * rj['activity']['accuracy']:.1f} | "
+            lines.append(f"| {setting} | raw + jitter only ({amplitude}) | – | "
+                         f"{100 * rj['activity']['accuracy']:.1f} | "
                          f"{100 * rj['attribute']['accuracy']:.1f} | {100 * rj['attribute']['balanced']:.1f} | "
                          f"{reid} | – | – |")
         for row, r in res["rows"].items():
