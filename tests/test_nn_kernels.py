@@ -362,6 +362,10 @@ HANDBUILT = {
     "dense_left_shift": lambda: _fc_tflite(0, (2e-5, 0), 16, 5),  # multiplier 50: the general path
     "dense_tail1": lambda: _fc_tflite(0, (0.5, 7), 8, 9),
     "dense_relu_zp_n20": lambda: _fc_tflite(1, (0.05, -20), 16, 8),  # act_min = output_zp = -20: clamp, no sign term
+    "dense_2out_direct": lambda: _fc_tflite(0, (0.05, 9), 16, 2),  # 2 outputs: the M4 path skips the widened row
+    "dense_2out_direct_relu": lambda: _fc_tflite(1, (0.05, -128), 12, 2),
+    "dense_2out_direct_right_shift_20": lambda: _fc_tflite(0, (1000.0, 0), 16, 2),  # then widens for TFLM's arithmetic
+    "dense_2out_odd_depth": lambda: _fc_tflite(0, (0.05, 9), 13, 2),  # padded row: widened as before
 }
 
 

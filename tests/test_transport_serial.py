@@ -53,6 +53,10 @@ class EchoServer:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
+        # stop() may run while _serve() is between accept() and recording the connection (a busy CI
+        # machine); the lock and flag make that connection close too instead of staying open unseen.
+        self._lock = threading.Lock()
+        self._stopped = False
         self.accepted = 0
 
     def start(self) -> EchoServer:
@@ -63,7 +67,9 @@ class EchoServer:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(1)
         self.port = listener.getsockname()[1]
-        self._listener = listener
+        with self._lock:
+            self._listener = listener
+            self._stopped = False
         thread = threading.Thread(target=self._serve, args=(listener,), daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -75,8 +81,12 @@ class EchoServer:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            self.accepted += 1
-            self._conns.append(conn)
+            with self._lock:
+                if self._stopped:
+                    conn.close()
+                    return
+                self.accepted += 1
+                self._conns.append(conn)
             if self.echo:
                 threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
 
@@ -89,17 +99,19 @@ class EchoServer:
             pass
 
     def stop(self) -> None:
-        if self._listener is not None:
+        with self._lock:
+            self._stopped = True
+            listener, self._listener = self._listener, None
+            conns, self._conns = self._conns, []
+        if listener is not None:
             # shutdown() first: on Linux, close() alone leaves a thread blocked in accept() listening.
             with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        for conn in self._conns:
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
-        self._conns.clear()
 
     @property
     def url(self) -> str:

@@ -152,9 +152,12 @@ __asm__(NN_FC4_ASM("nn_fc4_plain", NN_FC4_NOFIX, ""));
 /* clang-format on */
 
 /* One input row through the bounded blocks; returns 0 when a right shift is out of their range (the caller
- * then redoes the row in general arithmetic). Tails of 1-3 channels run as a block with rows repeated. */
-static int nn_fc_row_bounded(const nn_op_t *op, void (*block)(nn_fc4_t *), const uint32_t *xs, int32_t row,
-                             int32_t n_out, int8_t *o, int32_t zp, int32_t lo) {
+ * then redoes the row in general arithmetic). Tails of 1-3 channels run as a block with rows repeated.
+ * `x8`: the int8 input row when the caller skipped widening it (n_out == 2, depth a multiple of 4: with no
+ * 4-channel block to share it, the widened copy costs more than widening each word where the 2-row loop reads
+ * it), else NULL. */
+static int nn_fc_row_bounded(const nn_op_t *op, void (*block)(nn_fc4_t *), const uint32_t *xs, const int8_t *x8,
+                             int32_t row, int32_t n_out, int8_t *o, int32_t zp, int32_t lo) {
     const int8_t *weights = (const int8_t *)op->weights;
     const int32_t *bias = (const int32_t *)(const void *)op->bias; /* blobs are 4-byte aligned */
     const int32_t *mult = (const int32_t *)(const void *)op->mult;
@@ -180,7 +183,16 @@ static int nn_fc_row_bounded(const nn_op_t *op, void (*block)(nn_fc4_t *), const
         const int8_t *wa = weights + (size_t)c * row, *wb = wa + row;
         int32_t acc[2] = {bias[c], bias[c + 1]};
         for (int32_t i = 0; i < row; i += 4) {
-            const uint32_t ua = nn_fc_ld(wa + i), ub = nn_fc_ld(wb + i), xe = xs[i / 2], xo = xs[i / 2 + 1];
+            const uint32_t ua = nn_fc_ld(wa + i), ub = nn_fc_ld(wb + i);
+            uint32_t xe, xo;
+            if (x8) {
+                const uint32_t v = nn_fc_ld(x8 + i);
+                xe = (uint32_t)__sxtb16(v);
+                xo = nn_sxtb16_ror8(v);
+            } else {
+                xe = xs[i / 2];
+                xo = xs[i / 2 + 1];
+            }
             acc[0] = __smlad(__sxtb16(ua), xe, acc[0]);
             acc[0] = __smlad(nn_sxtb16_ror8(ua), xo, acc[0]);
             acc[1] = __smlad(__sxtb16(ub), xe, acc[1]);
@@ -296,11 +308,17 @@ void nn_m4_fully_connected(const nn_op_t *op, uint8_t *arena) {
         static void (*const variant[2][2])(nn_fc4_t *) = {{nn_fc4_fix, nn_fc4_fix_clamp}, {nn_fc4_plain, nn_fc4_clamp}};
         block = variant[zp <= lo][lo > -128];
     }
+    const int direct = block && n_out == 2 && depth == row; /* see nn_fc_row_bounded's x8 */
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *x = in + (size_t)r * depth;
         int8_t *o = out + (size_t)r * n_out;
-        nn_fc_widen(xs, x, depth, row);
-        if (!block || !nn_fc_row_bounded(op, block, xs, row, n_out, o, zp, lo)) {
+        if (!direct) {
+            nn_fc_widen(xs, x, depth, row);
+        }
+        if (!block || !nn_fc_row_bounded(op, block, xs, direct ? x : NULL, row, n_out, o, zp, lo)) {
+            if (direct) {
+                nn_fc_widen(xs, x, depth, row);
+            }
             nn_fc_row(op, xs, row, n_out, o, zp, lo, hi);
         } else if (hi < 127) {
             for (int32_t c = 0; c < n_out; c++) {

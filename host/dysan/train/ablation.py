@@ -48,6 +48,7 @@ ROWS: dict[str, dict] = {
     "moments": {"moment_match": 1.0},
     "jitter": {"jitter": True},
     "jitter-wide": {"jitter": True, "jitter_angle": 25.0, "jitter_gain": 0.25},
+    "jitter-wide-gain": {"jitter": True, "jitter_angle": 25.0, "jitter_gain": 0.5},
     "combined": {**HARDENED, "jitter": True},
     "hardened": dict(HARDENED),
 }
