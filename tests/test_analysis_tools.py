@@ -51,17 +51,31 @@ def test_percentiles_cover_every_point_and_name_the_options(tmp_path: Path, caps
 def test_leak_subsets_pick_the_named_columns_of_the_attackers_features() -> None:
     import numpy as np
 
-    from dysan.features import N_BASIC, window_features
+    from dysan import contract
+    from dysan.features import FEATURE_NAMES, N_BASIC, window_features
 
     tool = _tool("leak_features")
-    assert sorted(tool.columns(*tool.SUBSETS["all 64"])) == list(range(N_BASIC))
-    assert list(tool.columns(("acc_mag",), ("cross",))) == [tool.feature_names().index("acc_mag.cross")]
-    # the names follow window_features' layout: a window whose only motion is on gyro_y moves gyro_y's columns
-    w = np.zeros((2, 125, 6), dtype=np.int16)
+    _, signals, stats = tool.SUBSETS["all"]
+    assert sorted(tool.columns(signals, stats)) == list(range(N_BASIC))
+    assert list(tool.columns(("acc_mag",), ("cross",))) == [FEATURE_NAMES.index("acc_mag.cross")]
+    # the columns are window_features' own: a window moving only on one gyroscope axis moves that axis' columns
+    # and the gyroscope magnitude's, nothing else
+    w = np.zeros((2, contract.WINDOW, contract.N_CHANNELS), dtype=np.int16)
     w[1, ::2, 4] = 300
     f = window_features(w)
-    moved = {tool.feature_names()[i] for i in np.flatnonzero(f[0] != f[1])}
-    assert moved and all(n.startswith(("gyro_y.", "gyro_mag.")) for n in moved)
-    rotation_free = tool.columns(*tool.SUBSETS["magnitudes (rotation-free)"])
-    assert {tool.feature_names()[i].split(".")[0] for i in rotation_free} == {"acc_mag", "gyro_mag"}
-    assert tool.balanced_accuracy(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1])) == (2 / 3 + 1) / 2
+    moved = {FEATURE_NAMES[i] for i in np.flatnonzero(f[0] != f[1])}
+    assert moved and moved <= {FEATURE_NAMES[i] for i in tool.columns(("gyro_y", "gyro_mag"), stats)}
+    _, mags, _ = tool.SUBSETS["magnitudes"]
+    assert set(mags) == {"acc_mag", "gyro_mag"}
+
+
+def test_time_warp_keeps_rate_one_and_resamples_about_the_centre() -> None:
+    import numpy as np
+
+    tool = _tool("leak_features")
+    ramp = np.tile(np.arange(125, dtype=np.int16)[None, :, None] * 10, (3, 1, 6))
+    assert np.array_equal(tool.time_warp(ramp, 0.0, seed=1), ramp)  # rate 1: unchanged
+    warped = tool.time_warp(ramp, 0.2, seed=1)
+    assert np.array_equal(warped[:, 62], ramp[:, 62])  # the centre stays
+    slopes = (warped[:, 70, 0] - warped[:, 54, 0]) / 160.0  # a ramp's slope is the drawn rate
+    assert np.all((slopes >= 0.8 - 1e-3) & (slopes <= 1.2 + 1e-3)) and np.ptp(slopes) > 0

@@ -21,25 +21,28 @@ import numpy as np
 
 
 def epoch_seconds(run: Path) -> list[float]:
-    """Every recorded epoch's seconds over the run's grid points (models/<point>/history.json)."""
+    """Every recorded epoch's seconds over the run's grid points (each point's history.json: a list of epochs)."""
+    from dysan.rundir import RunDir
+
+    rd = RunDir(run)
     out: list[float] = []
-    for path in sorted(run.glob("models/*/history.json")):
-        hist = json.loads(path.read_text())
-        if isinstance(hist, dict):
-            hist = hist.get("history", [])
-        out += [float(e["seconds"]) for e in hist if "seconds" in e]
+    for point in sorted(p.name for p in rd.models.glob("*") if p.is_dir()):
+        history = rd.model(point).history
+        if history.exists():
+            out += [float(e["seconds"]) for e in json.loads(history.read_text()) if "seconds" in e]
     return out
 
 
 def options(run: Path) -> str:
-    """The training options of run/config.json that change what one step computes."""
-    cfg_path = run / "config.json"
-    if not cfg_path.exists():
+    """The training options of the run's config.json that change what one step computes."""
+    from dysan.rundir import RunDir
+
+    config = RunDir(run).config
+    if not config.exists():
         return "no config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg = cfg.get("train", cfg)
+    train = json.loads(config.read_text()).get("train", {})
     keys = ("jitter", "jitter_angle", "jitter_gain", "hardened", "epochs", "batch_size")
-    return ", ".join(f"{k}={cfg.get(k)}" for k in keys if k in cfg)
+    return ", ".join(f"{k}={train[k]}" for k in keys if k in train)
 
 
 def main() -> None:
